@@ -1,0 +1,17 @@
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /app
+
+COPY requirements.txt .
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY . .
+# collectstatic needs settings that load; these values exist only for this build step.
+RUN DEBUG=false SECRET_KEY=collectstatic-only VICIDIAL_API_PASS=collectstatic-only \
+    python manage.py collectstatic --noinput \
+ && useradd --system --home /app portal && chown -R portal /app
+USER portal
+
+EXPOSE 8000
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn portal.wsgi:application --bind 0.0.0.0:8000 --workers ${GUNICORN_WORKERS:-4} --timeout 60 --access-logfile -"]

@@ -1,0 +1,49 @@
+# `make run` starts the demo; `make test` runs the whole suite on SQLite, then PostgreSQL.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PG_URL ?= postgres://postgres@127.0.0.1:5432/portal
+
+.PHONY: run test test-sqlite test-postgres lint format migrations-check deploy-check bench
+
+$(VENV)/installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+# A development .env with a random key and a random VICIdial password for the simulator.
+.env:
+	$(PYTHON) -c 'import secrets; print("DEBUG=true"); print("SECRET_KEY=" + secrets.token_urlsafe(50)); print("VICIDIAL_API_PASS=" + secrets.token_urlsafe(18))' > $@
+
+run: $(VENV)/installed .env
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	$(PY) manage.py rundemo
+
+test: test-sqlite test-postgres
+
+test-sqlite: $(VENV)/installed
+	env -u DATABASE_URL $(PY) -m pytest
+
+test-postgres: $(VENV)/installed
+	DATABASE_URL=$(PG_URL) $(PY) -m pytest
+
+lint: $(VENV)/installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/installed
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+migrations-check: $(VENV)/installed
+	DJANGO_SETTINGS_MODULE=portal.settings_test $(PY) manage.py makemigrations --check --dry-run
+
+deploy-check: $(VENV)/installed
+	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
+	VICIDIAL_API_PASS=deploy-check-only VICIDIAL_API_URL=https://vicidial.example.com/vicidial/non_agent_api.php \
+	ALLOWED_HOSTS=portal.example.com $(PY) manage.py check --deploy --fail-level WARNING
+
+bench: $(VENV)/installed
+	$(PY) bench/load.py

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+
+
+class AliasesConfig(AppConfig):
+    name = "aliases"
+    verbose_name = "Phone aliases"
+
+    def ready(self) -> None:
+        from django.db.models import CharField
+        from django.db.models.functions import Lower
+
+        # Lets `login__lower=...` hit the LOWER(login) index on SQLite and PostgreSQL alike.
+        CharField.register_lookup(Lower)
+
+        from . import checks  # noqa: F401  (registers configuration checks)

@@ -1,0 +1,57 @@
+from crispy_forms.helper import FormHelper
+from crispy_forms.layout import Submit
+from django import forms
+
+from .models import AliasRequest
+from .validators import parse_phone_logins, validate_alias_id, validate_alias_name
+
+
+class AliasRequestForm(forms.Form):
+    alias_id = forms.CharField(
+        label="Alias ID",
+        max_length=20,
+        validators=[validate_alias_id],
+        help_text="2 to 20 letters, digits, - or _. VICIdial ignores letter case.",
+    )
+    alias_name = forms.CharField(
+        max_length=50,
+        strip=False,
+        validators=[validate_alias_name],
+        help_text="2 to 50 characters: letters, digits, space and - + . : / @ _",
+    )
+    phone_logins = forms.CharField(
+        label="Phone logins",
+        max_length=400,
+        help_text="The phones this alias rings, separated by commas, e.g. 1001, 1002.",
+    )
+    justification = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        max_length=2000,
+        help_text="Why is the alias needed? The approving admin sees this.",
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", "Submit request"))
+
+    def clean_phone_logins(self) -> list[str]:
+        return parse_phone_logins(self.cleaned_data["phone_logins"])
+
+
+class DecisionForm(forms.Form):
+    note = forms.CharField(
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        label="Note",
+        help_text="Shown to the requester. Required when rejecting.",
+    )
+
+
+class RequestSearchForm(forms.Form):
+    alias_id = forms.CharField(required=False, max_length=20, label="Alias ID")
+    login = forms.CharField(required=False, max_length=100, label="Exact phone login")
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), *AliasRequest.Status.choices]
+    )

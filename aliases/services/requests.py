@@ -1,0 +1,140 @@
+from collections.abc import Sequence
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..errors import DuplicateAliasId, FourEyesViolation, InvalidTransition
+from ..models import AliasRequest, RequestedLogin
+from ..validators import parse_phone_logins, validate_alias_id, validate_alias_name
+from ..vicidial import VicidialClient
+from .calls import create_alias_in_vicidial
+
+Status = AliasRequest.Status
+
+
+def _require_perm(actor: AbstractBaseUser, perm: str, action: str) -> None:
+    if not actor.is_active or not actor.has_perm(perm):
+        raise PermissionDenied(f"You are not allowed to {action}.")
+
+
+def _ensure_alias_id_free(alias_id: str) -> None:
+    holder = (
+        AliasRequest.objects.filter(
+            alias_id__lower=alias_id.lower(), status__in=AliasRequest.HOLDS_ALIAS_ID
+        )
+        .order_by("created_at")
+        .first()
+    )
+    if holder is not None:
+        raise DuplicateAliasId(
+            f"Alias ID {alias_id!r} is already taken by request #{holder.pk} "
+            f"({holder.alias_id}, {holder.get_status_display().lower()}). "
+            "VICIdial treats alias IDs without regard to letter case."
+        )
+
+
+def alias_request_submit(
+    *,
+    requester: AbstractBaseUser,
+    alias_id: str,
+    alias_name: str,
+    phone_logins: Sequence[str] | str,
+    justification: str,
+) -> AliasRequest:
+    _require_perm(requester, "aliases.add_aliasrequest", "request phone aliases")
+    if isinstance(phone_logins, str):
+        phone_logins = parse_phone_logins(phone_logins)
+    else:
+        phone_logins = parse_phone_logins(",".join(phone_logins))
+    validate_alias_id(alias_id)
+    validate_alias_name(alias_name)
+    if not justification.strip():
+        raise ValidationError("Say why the alias is needed.", code="required")
+
+    _ensure_alias_id_free(alias_id)
+    try:
+        with transaction.atomic():
+            alias_request = AliasRequest.objects.create(
+                alias_id=alias_id,
+                alias_name=alias_name,
+                justification=justification.strip(),
+                requester=requester,
+            )
+            RequestedLogin.objects.bulk_create(
+                RequestedLogin(request=alias_request, login=login, position=position)
+                for position, login in enumerate(phone_logins)
+            )
+    except IntegrityError:
+        # Two submissions raced past the check above; the partial unique index decided.
+        _ensure_alias_id_free(alias_id)
+        raise
+    return alias_request
+
+
+def _lock_pending(request_id: int) -> AliasRequest:
+    alias_request = AliasRequest.objects.select_for_update().get(pk=request_id)
+    if alias_request.status != Status.PENDING:
+        raise InvalidTransition(
+            f"Request #{alias_request.pk} is already "
+            f"{alias_request.get_status_display().lower()}; nothing was changed."
+        )
+    return alias_request
+
+
+def alias_request_approve(
+    *,
+    request_id: int,
+    actor: AbstractBaseUser,
+    note: str = "",
+    client: VicidialClient | None = None,
+) -> AliasRequest:
+    """Approve a pending request and create the alias in VICIdial.
+
+    The move out of `pending` happens under a row lock, so of two admins (or two clicks)
+    exactly one gets to call VICIdial; the call itself runs outside any transaction.
+    """
+    _require_perm(actor, "aliases.decide_aliasrequest", "approve alias requests")
+    with transaction.atomic():
+        alias_request = _lock_pending(request_id)
+        if alias_request.requester_id == actor.pk:
+            raise FourEyesViolation(
+                "You cannot approve your own request; another admin has to decide it."
+            )
+        alias_request.move_to(Status.APPROVED)
+        alias_request.decided_by = actor
+        alias_request.decided_at = timezone.now()
+        alias_request.decision_note = note.strip()
+        alias_request.save()
+    return create_alias_in_vicidial(alias_request=alias_request, actor=actor, client=client)
+
+
+def alias_request_reject(*, request_id: int, actor: AbstractBaseUser, note: str) -> AliasRequest:
+    _require_perm(actor, "aliases.decide_aliasrequest", "reject alias requests")
+    if not note.strip():
+        raise ValidationError("Give the requester a reason for the rejection.", code="required")
+    with transaction.atomic():
+        alias_request = _lock_pending(request_id)
+        if alias_request.requester_id == actor.pk:
+            raise FourEyesViolation(
+                "You cannot decide your own request; cancel it instead, or ask another admin."
+            )
+        alias_request.move_to(Status.REJECTED)
+        alias_request.decided_by = actor
+        alias_request.decided_at = alias_request.completed_at = timezone.now()
+        alias_request.decision_note = note.strip()
+        alias_request.save()
+    return alias_request
+
+
+def alias_request_cancel(*, request_id: int, actor: AbstractBaseUser) -> AliasRequest:
+    _require_perm(actor, "aliases.cancel_own_aliasrequest", "cancel alias requests")
+    with transaction.atomic():
+        alias_request = _lock_pending(request_id)
+        if alias_request.requester_id != actor.pk:
+            raise PermissionDenied("Only the person who asked for it can cancel a request.")
+        alias_request.move_to(Status.CANCELLED)
+        alias_request.completed_at = timezone.now()
+        alias_request.save()
+    return alias_request

@@ -1,0 +1,130 @@
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import selectors, services
+from .errors import PortalError
+from .forms import AliasRequestForm, DecisionForm, RequestSearchForm
+from .models import AliasRequest
+
+PAGE_SIZE = 25
+
+
+def _get_request_for_user(request: HttpRequest, pk: int) -> AliasRequest:
+    """Outsiders get the same 404 as for an id that does not exist."""
+    return get_object_or_404(selectors.alias_requests_visible_to(user=request.user), pk=pk)
+
+
+def _report_failure(request: HttpRequest, error: Exception) -> None:
+    text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+    messages.error(request, text)
+
+
+@require_GET
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    context = {
+        "my_requests": selectors.alias_requests_visible_to(user=user).filter(requester=user)[:10],
+    }
+    if user.has_perm("aliases.decide_aliasrequest"):
+        context["pending"] = selectors.alias_requests_pending()
+        context["attention"] = selectors.alias_requests_needing_attention()
+    if selectors.sees_all_requests(user):
+        context["recent"] = selectors.alias_requests_visible_to(user=user)[:10]
+    return render(request, "aliases/home.html", context)
+
+
+@require_GET
+@login_required
+def request_list(request: HttpRequest) -> HttpResponse:
+    form = RequestSearchForm(request.GET or None)
+    queryset = selectors.alias_requests_visible_to(user=request.user)
+    if form.is_valid():
+        queryset = selectors.alias_requests_search(queryset, **form.cleaned_data)
+    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "aliases/request_list.html", {"form": form, "page": page})
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+@permission_required("aliases.add_aliasrequest", raise_exception=True)
+def request_new(request: HttpRequest) -> HttpResponse:
+    form = AliasRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            alias_request = services.alias_request_submit(requester=request.user, **form.cleaned_data)
+        except (PortalError, ValidationError) as error:
+            form.add_error(None, error if isinstance(error, ValidationError) else str(error))
+        else:
+            messages.success(request, f"Request #{alias_request.pk} is waiting for an admin.")
+            return redirect("aliases:request_detail", pk=alias_request.pk)
+    return render(request, "aliases/request_form.html", {"form": form})
+
+
+@require_GET
+@login_required
+def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    alias_request = _get_request_for_user(request, pk)
+    user = request.user
+    context = {
+        "alias_request": alias_request,
+        "calls": selectors.calls_for_request(alias_request=alias_request),
+        "decision_form": DecisionForm(),
+        "can_decide": alias_request.status == AliasRequest.Status.PENDING
+        and user.has_perm("aliases.decide_aliasrequest")
+        and alias_request.requester_id != user.pk,
+        "can_cancel": alias_request.status == AliasRequest.Status.PENDING
+        and alias_request.requester_id == user.pk
+        and user.has_perm("aliases.cancel_own_aliasrequest"),
+    }
+    return render(request, "aliases/request_detail.html", context)
+
+
+def _decide(request: HttpRequest, pk: int, service, done_message: str) -> HttpResponse:
+    alias_request = _get_request_for_user(request, pk)
+    form = DecisionForm(request.POST)
+    if not form.is_valid():
+        _report_failure(request, ValidationError(form.errors["note"]))
+        return redirect("aliases:request_detail", pk=alias_request.pk)
+    try:
+        alias_request = service(
+            request_id=alias_request.pk, actor=request.user, note=form.cleaned_data["note"]
+        )
+    except (PortalError, ValidationError) as error:
+        _report_failure(request, error)
+    else:
+        messages.info(request, done_message.format(status=alias_request.get_status_display()))
+    return redirect("aliases:request_detail", pk=alias_request.pk)
+
+
+@require_POST
+@login_required
+@permission_required("aliases.decide_aliasrequest", raise_exception=True)
+def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(request, pk, services.alias_request_approve, "Approved. Result: {status}.")
+
+
+@require_POST
+@login_required
+@permission_required("aliases.decide_aliasrequest", raise_exception=True)
+def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(request, pk, services.alias_request_reject, "Rejected.")
+
+
+@require_POST
+@login_required
+@permission_required("aliases.cancel_own_aliasrequest", raise_exception=True)
+def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    alias_request = _get_request_for_user(request, pk)
+    try:
+        services.alias_request_cancel(request_id=alias_request.pk, actor=request.user)
+    except PortalError as error:
+        _report_failure(request, error)
+    else:
+        messages.info(request, f"Request #{alias_request.pk} is cancelled.")
+    return redirect("aliases:request_detail", pk=alias_request.pk)

@@ -1,0 +1,45 @@
+"""Personas and helpers shared by the tests."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser, Group
+
+from aliases.models import AliasRequest
+from aliases.roles import Role
+from aliases.services import alias_request_submit
+
+PASSWORD = "correct horse battery staple"
+
+PERSONAS = {
+    "supervisor": [Role.SUPERVISOR],
+    "supervisor2": [Role.SUPERVISOR],
+    "admin": [Role.ADMIN],
+    "admin2": [Role.ADMIN],
+    "auditor": [Role.AUDITOR],
+    "outsider": [],
+}
+
+
+def make_user(username: str, roles: list[Role]) -> AbstractBaseUser:
+    user = get_user_model().objects.create_user(
+        username=username,
+        password=PASSWORD,
+        is_staff=Role.ADMIN in roles or Role.AUDITOR in roles,
+    )
+    user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
+    return user
+
+
+def submit(
+    requester: AbstractBaseUser,
+    alias_id: str = "sales_desk",
+    alias_name: str = "Sales desk",
+    logins: str = "1001,1002",
+    justification: str = "New sales team needs one number.",
+) -> AliasRequest:
+    return alias_request_submit(
+        requester=requester,
+        alias_id=alias_id,
+        alias_name=alias_name,
+        phone_logins=logins,
+        justification=justification,
+    )

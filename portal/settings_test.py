@@ -23,3 +23,7 @@ STORAGES = {
 VICIDIAL_RETRY_BACKOFF = 0.0
 VICIDIAL_TIMEOUT = 2.0
 VICIDIAL_CONNECT_TIMEOUT = 1.0
+# Tests serve static files from the source folders; there is no collectstatic output.
+STATIC_ROOT = None
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True

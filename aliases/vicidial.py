@@ -1,0 +1,381 @@
+"""The one module that talks HTTP to VICIdial's non_agent_api.php.
+
+The protocol facts come from observing a real 2.14-202 server
+(tests/fixtures/vicidial-responses.json), not from VICIdial's own documentation.
+"""
+
+from __future__ import annotations
+
+import enum
+import html
+import http.client
+import itertools
+import re
+import ssl
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+
+import requests
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.views.decorators.debug import sensitive_variables
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NameResolutionError, NewConnectionError, ReadTimeoutError
+from urllib3.util.retry import Retry
+
+
+class Outcome(enum.StrEnum):
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+    NOTICE = "NOTICE"
+    UNRECOGNISED = "UNRECOGNISED"
+
+
+class CallClass(enum.StrEnum):
+    """The portal's policy class for one HTTP call."""
+
+    SUCCEEDED = "succeeded"
+    REJECTED = "rejected"
+    AUTH_FAILED = "auth_failed"
+    NOT_SENT = "not_sent"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class ParsedResponse:
+    outcome: Outcome
+    function: str
+    reason: str
+    data: tuple[str, ...]
+    result_line: str
+
+
+@dataclass(frozen=True)
+class TransportError:
+    kind: Literal["not_sent", "unknown"]
+    message: str
+
+
+# ---------------------------------------------------------------- parsing
+
+# With PHP display_errors on, warnings come first and the result line may even follow a
+# "<br />" on the same line, so a result line starts at a line start or right after a tag.
+_RESULT_LINE = re.compile(r"(?:^|>)[ \t]*(?P<line>(?P<keyword>SUCCESS|ERROR|NOTICE|VERSION): .*)")
+_FUNCTION_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def parse_response(body: str) -> ParsedResponse:
+    """Find and split VICIdial's result line; data fields are split literally on "|"."""
+    if not body.strip():
+        return _unrecognised("empty response body")
+    for line in body.split("\n"):
+        match = _RESULT_LINE.search(line.rstrip("\r"))
+        if match:
+            return _parse_result_line(match["line"], match["keyword"])
+    return _unrecognised("no VICIdial result line in response")
+
+
+def _parse_result_line(line: str, keyword: str) -> ParsedResponse:
+    rest = line[len(keyword) + 2 :]
+    if keyword == "VERSION":
+        return ParsedResponse(Outcome.SUCCESS, "version", "VERSION", tuple(rest.split("|")), line)
+    outcome = Outcome(keyword)
+    function, _, text = rest.partition(" ")
+    if not _FUNCTION_NAME.fullmatch(function):
+        function, text = "", rest
+    # Errors use ": |" (the first one: "Your IP Address is not allowed: 10.0.0.9: |..." has
+    # a colon in the reason); "ERROR: Invalid Source - t" is the one error that uses " - ".
+    separators = (" - ",) if outcome is Outcome.SUCCESS else (": |", " - ")
+    for separator in separators:
+        reason, found, data = text.partition(separator)
+        if found:
+            return ParsedResponse(outcome, function, reason, tuple(data.split("|")), line)
+    return ParsedResponse(outcome, function, text, (), line)
+
+
+def _unrecognised(reason: str) -> ParsedResponse:
+    return ParsedResponse(Outcome.UNRECOGNISED, "", reason, (), "")
+
+
+_AUTH_FAILURES = ("Login incorrect", "Too many login attempts", "Your IP Address is not allowed")
+
+
+def classify(*, parsed: ParsedResponse, transport_error: TransportError | None) -> CallClass:
+    # A SUCCESS line is the evidence, whatever else went wrong: VICIdial can answer HTTP 500
+    # after doing the work.
+    if parsed.outcome is Outcome.SUCCESS:
+        return CallClass.SUCCEEDED
+    if transport_error is not None:
+        return CallClass(transport_error.kind)
+    if parsed.outcome is Outcome.ERROR and parsed.reason.startswith(_AUTH_FAILURES):
+        return CallClass.AUTH_FAILED
+    if parsed.outcome in (Outcome.ERROR, Outcome.NOTICE):
+        return CallClass.REJECTED
+    return CallClass.UNKNOWN
+
+
+# -------------------------------------------------------------- redaction
+
+# VICIdial echoes the sent password, filtered to these characters, in "Login incorrect".
+_VICIDIAL_DELETES_FROM_PASSWORD = re.compile(r"[^A-Za-z0-9_-]")
+_LOGIN_ECHO = re.compile(r"(Login incorrect, please try again: \|[^|\n]*\|)[^|\n]+(?=\|)")
+
+
+def redact(text: str, secret: str) -> str:
+    # The mask shares no character with any form of the secret, so no replacement can
+    # create a new occurrence: the result never holds the secret and redacting is idempotent.
+    variants = _secret_variants(secret)
+    mask = _mask_for(variants)
+    for variant in variants:
+        text = text.replace(variant, mask)
+    return _LOGIN_ECHO.sub(lambda match: match[1] + mask, text)
+
+
+def _secret_variants(secret: str) -> list[str]:
+    forms = {
+        secret,
+        quote_plus(secret, safe="", errors="surrogatepass"),
+        quote(secret, safe="", errors="surrogatepass"),
+        html.escape(secret, quote=True),
+        html.escape(secret, quote=False),
+        _VICIDIAL_DELETES_FROM_PASSWORD.sub("", secret),
+    }
+    return sorted(filter(None, forms), key=len, reverse=True)
+
+
+def _mask_for(variants: Sequence[str]) -> str:
+    used = set().union(*variants)
+    symbols = itertools.chain("*#~^", map(chr, itertools.count(0x2588)))
+    return next(symbol for symbol in symbols if symbol not in used) * 8
+
+
+# ----------------------------------------------------------------- client
+
+
+@dataclass(frozen=True)
+class VicidialConfig:
+    url: str
+    user: str
+    password: str = field(repr=False)
+    source_tag: str
+    connect_timeout: float = 3.0
+    read_timeout: float = 10.0
+    method: str = "POST"
+
+    def __post_init__(self) -> None:
+        if self.method not in ("GET", "POST"):
+            raise ValueError(f"VICIdial HTTP method must be GET or POST, not {self.method!r}")
+
+    @classmethod
+    @sensitive_variables()
+    def from_settings(cls) -> VicidialConfig:
+        url = getattr(settings, "VICIDIAL_API_URL", "")
+        if not url:
+            raise ImproperlyConfigured("VICIDIAL_API_URL is not set")
+        return cls(
+            url=url,
+            user=getattr(settings, "VICIDIAL_API_USER", ""),
+            password=getattr(settings, "VICIDIAL_API_PASS", ""),
+            source_tag=getattr(settings, "VICIDIAL_API_SOURCE", "portal"),
+            connect_timeout=float(getattr(settings, "VICIDIAL_CONNECT_TIMEOUT", 3.0)),
+            read_timeout=float(getattr(settings, "VICIDIAL_TIMEOUT", 10.0)),
+            method=str(getattr(settings, "VICIDIAL_HTTP_METHOD", "POST")).upper(),
+        )
+
+
+@dataclass(frozen=True)
+class CallResult:
+    function: str
+    method: str
+    url: str
+    sent_params: tuple[tuple[str, str], ...]
+    http_status: int | None
+    body: str
+    parsed: ParsedResponse
+    call_class: CallClass
+    transport_error: str
+    duration_ms: int
+    source: str
+
+
+class VicidialClient:
+    """Makes exactly one HTTP request per call and never raises for network or server trouble.
+
+    Retrying is left to the caller: only it knows whether an alias may already exist.
+    An injected session is used as given (a plain requests.Session does not retry either).
+    """
+
+    def __init__(
+        self, config: VicidialConfig | None = None, *, session: requests.Session | None = None
+    ) -> None:
+        self.config = config or VicidialConfig.from_settings()
+        self.session = session or _session_without_retries()
+
+    def add_phone_alias(
+        self, *, alias_id: str, alias_name: str, phone_logins: Sequence[str], reference: str
+    ) -> CallResult:
+        params = [
+            ("alias_id", alias_id),
+            ("alias_name", alias_name),
+            ("phone_logins", ",".join(phone_logins)),
+        ]
+        return self._call("add_phone_alias", params, reference=reference)
+
+    def update_phone_alias(
+        self,
+        *,
+        alias_id: str,
+        alias_name: str | None = None,
+        phone_logins: Sequence[str] | None = None,
+        delete: bool = False,
+        reference: str,
+    ) -> CallResult:
+        params = [("alias_id", alias_id)]
+        if alias_name is not None:
+            params.append(("alias_name", alias_name))
+        if phone_logins is not None:
+            params.append(("phone_logins", ",".join(phone_logins)))
+        if delete:
+            params.append(("delete_alias", "Y"))
+        return self._call("update_phone_alias", params, reference=reference)
+
+    def version(self) -> CallResult:
+        # version needs no credentials, so none are sent.
+        return self._call("version", [], reference="", with_credentials=False)
+
+    @sensitive_variables()
+    def _call(
+        self,
+        function: str,
+        params: list[tuple[str, str]],
+        *,
+        reference: str,
+        with_credentials: bool = True,
+    ) -> CallResult:
+        config = self.config
+        source = _source(config.source_tag, reference)
+        credentials = [("user", config.user), ("pass", config.password)]
+        # VICIdial logs the last POST field unescaped and answers HTTP 500 when it holds a
+        # quote or ends in a backslash, so the strictly alphanumeric source goes last.
+        fields = [("function", function), *(credentials if with_credentials else []), *params]
+        fields.append(("source", source))
+        started = time.monotonic()
+        status, body, failure = self._send(fields)
+        duration_ms = int((time.monotonic() - started) * 1000)
+
+        secret = config.password
+        body = redact(body, secret)
+        if failure is None:
+            parsed = parse_response(body)
+        else:
+            failure = TransportError(failure.kind, redact(failure.message, secret))
+            parsed = _unrecognised(failure.message)
+        mask = _mask_for(_secret_variants(secret))
+        return CallResult(
+            function=function,
+            method=config.method,
+            url=redact(_public_url(config.url), secret),
+            sent_params=tuple(
+                (name, mask if name == "pass" else redact(value, secret)) for name, value in fields
+            ),
+            http_status=status,
+            body=body,
+            parsed=parsed,
+            call_class=classify(parsed=parsed, transport_error=failure),
+            transport_error=failure.message if failure else "",
+            duration_ms=duration_ms,
+            source=source,
+        )
+
+    @sensitive_variables()
+    def _send(self, fields: list[tuple[str, str]]) -> tuple[int | None, str, TransportError | None]:
+        config = self.config
+        as_form = config.method == "POST"
+        try:
+            response = self.session.request(
+                config.method,
+                config.url,
+                data=fields if as_form else None,
+                params=None if as_form else fields,
+                timeout=(config.connect_timeout, config.read_timeout),
+                allow_redirects=False,
+                # A fresh connection per call: a stale keep-alive connection would turn into
+                # an ambiguous "connection aborted" although VICIdial never saw the request.
+                headers={"Connection": "close"},
+            )
+            return response.status_code, response.content.decode("utf-8", errors="replace"), None
+        except requests.RequestException as exc:
+            return None, "", _transport_error(exc, config)
+
+
+def _session_without_retries() -> requests.Session:
+    session = requests.Session()
+    no_retries = Retry(total=0, read=False, redirect=False, raise_on_status=False)
+    session.mount("http://", HTTPAdapter(max_retries=no_retries))
+    session.mount("https://", HTTPAdapter(max_retries=no_retries))
+    return session
+
+
+def _source(source_tag: str, reference: str) -> str:
+    # VICIdial's source column is 20 wide and keeps only [A-Za-z0-9].
+    return re.sub(r"[^A-Za-z0-9]", "", source_tag + reference)[:20]
+
+
+def _public_url(url: str) -> str:
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<invalid URL>"
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+_BAD_URL_ERRORS = (
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+)
+
+
+def _transport_error(exc: requests.RequestException, config: VicidialConfig) -> TransportError:
+    chain = list(_exception_chain(exc))
+
+    def caused_by(*types: type[BaseException]) -> bool:
+        return any(isinstance(error, types) for error in chain)
+
+    if caused_by(requests.ReadTimeout, ReadTimeoutError):
+        return TransportError("unknown", f"read timeout after {config.read_timeout} s")
+    if caused_by(requests.ConnectTimeout):
+        return TransportError("not_sent", f"connect timeout after {config.connect_timeout} s")
+    if caused_by(NameResolutionError):
+        return TransportError("not_sent", "DNS lookup failed for the VICIdial host")
+    if caused_by(NewConnectionError):
+        refused = caused_by(ConnectionRefusedError)
+        return TransportError("not_sent", "connection refused" if refused else "could not connect")
+    if caused_by(ssl.SSLCertVerificationError):
+        return TransportError("not_sent", "TLS certificate verification failed")
+    if isinstance(exc, _BAD_URL_ERRORS):
+        return TransportError("not_sent", "invalid VICIdial URL")
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return TransportError("unknown", "response cut off while reading the body")
+    if caused_by(http.client.RemoteDisconnected):
+        return TransportError("unknown", "connection closed without an answer")
+    if caused_by(ConnectionResetError):
+        return TransportError("unknown", "connection reset after the request was sent")
+    return TransportError("unknown", f"{type(exc).__name__} after the request may have been sent")
+
+
+def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
+    # requests wraps urllib3 errors in args, MaxRetryError keeps its cause in .reason.
+    pending, seen = [exc], set()
+    while pending:
+        error = pending.pop()
+        if id(error) in seen:
+            continue
+        seen.add(id(error))
+        yield error
+        linked = (error.__cause__, error.__context__, getattr(error, "reason", None), *error.args)
+        pending.extend(item for item in linked if isinstance(item, BaseException))

@@ -1,0 +1,97 @@
+"""The Django admin: exact search, actions through the services, auditors read-only."""
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.urls import reverse
+
+from aliases.models import AliasRequest, VicidialCall
+
+from .base import submit
+
+Status = AliasRequest.Status
+CHANGELIST = reverse("admin:aliases_aliasrequest_changelist")
+
+
+def run_action(client, action, requests, **extra):
+    data = {"action": action, ACTION_CHECKBOX_NAME: [r.pk for r in requests], **extra}
+    return client.post(CHANGELIST, data, follow=True)
+
+
+def test_search_by_exact_login_alias_and_requester(client_for, users):
+    submit(users["supervisor"], alias_id="exact_one", logins="1001")
+    submit(users["supervisor2"], alias_id="longer_one", logins="10010")
+    admin = client_for("admin")
+
+    def found(term):
+        response = admin.get(CHANGELIST, {"q": term})
+        return {r.alias_id for r in response.context["cl"].result_list}
+
+    assert found("1001") == {"exact_one"}
+    assert found("10010") == {"longer_one"}
+    assert found("EXACT_ONE") == {"exact_one"}
+    assert found("supervisor2") == {"longer_one"}
+    assert found("100") == set()
+
+
+def test_reject_action_asks_for_a_note_then_uses_the_service(client_for, users):
+    alias_request = submit(users["supervisor"])
+    admin = client_for("admin")
+    response = run_action(admin, "reject_selected", [alias_request])
+    assert "Note" in response.content.decode()
+    alias_request.refresh_from_db()
+    assert alias_request.status == Status.PENDING
+
+    response = run_action(admin, "reject_selected", [alias_request], apply="1", note="")
+    assert "reason for the rejection" in response.content.decode()
+    run_action(admin, "reject_selected", [alias_request], apply="1", note="Not needed.")
+    alias_request.refresh_from_db()
+    assert (alias_request.status, alias_request.decided_by) == (Status.REJECTED, users["admin"])
+
+
+def test_approve_action_calls_vicidial_and_keeps_four_eyes(client_for, users, simulator):
+    mine = submit(users["supervisor"], alias_id="one_a")
+    admin_user = users["admin"]
+    admin_user.groups.add(*users["supervisor"].groups.all())
+    own = submit(admin_user, alias_id="own_a", logins="cc100")
+    response = run_action(client_for("admin"), "approve_selected", [mine, own], apply="1")
+    page = response.content.decode()
+    mine.refresh_from_db()
+    own.refresh_from_db()
+    assert mine.status == Status.SUCCEEDED
+    assert own.status == Status.PENDING
+    assert "cannot approve your own request" in page
+    assert simulator.state.alias("one_a") is not None
+    assert VicidialCall.objects.filter(request=own).count() == 0
+
+
+def test_auditor_admin_is_read_only(client_for, users):
+    alias_request = submit(users["supervisor"])
+    auditor = client_for("auditor")
+    response = auditor.get(CHANGELIST)
+    assert response.status_code == 200
+    assert "approve_selected" not in response.content.decode()
+    change_url = reverse("admin:aliases_aliasrequest_change", args=[alias_request.pk])
+    detail = auditor.get(change_url)
+    assert detail.status_code == 200
+    assert 'name="_save"' not in detail.content.decode()
+    response = run_action(auditor, "reject_selected", [alias_request], apply="1", note="x")
+    alias_request.refresh_from_db()
+    assert alias_request.status == Status.PENDING
+    assert auditor.get(reverse("admin:aliases_aliasrequest_add")).status_code == 403
+    delete_url = reverse("admin:aliases_aliasrequest_delete", args=[alias_request.pk])
+    assert auditor.post(delete_url, {"post": "yes"}).status_code == 403
+    assert AliasRequest.objects.filter(pk=alias_request.pk).exists()
+
+
+@pytest.mark.parametrize("persona", ["admin", "auditor"])
+def test_nobody_adds_or_edits_calls_in_the_admin(client_for, persona):
+    client = client_for(persona)
+    assert client.get(reverse("admin:aliases_vicidialcall_changelist")).status_code == 200
+    assert client.get(reverse("admin:aliases_vicidialcall_add")).status_code == 403
+
+
+@pytest.mark.parametrize("persona", ["supervisor", "outsider"])
+def test_supervisors_have_no_admin(client_for, persona):
+    response = client_for(persona).get(CHANGELIST)
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

@@ -42,7 +42,7 @@ migrations-check: $(VENV)/installed
 
 deploy-check: $(VENV)/installed
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
-	VICIDIAL_API_PASS=deploy-check-only VICIDIAL_API_URL=https://vicidial.example.com/vicidial/non_agent_api.php \
+	VICIDIAL_API_PASS=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(18))') VICIDIAL_API_URL=https://vicidial.example.com/vicidial/non_agent_api.php \
 	ALLOWED_HOSTS=portal.example.com $(PY) manage.py check --deploy --fail-level WARNING
 
 bench: $(VENV)/installed

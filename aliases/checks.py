@@ -39,7 +39,9 @@ def vicidial_settings(app_configs, **kwargs) -> list[checks.CheckMessage]:
             )
         )
     if settings.VICIDIAL_HTTP_METHOD not in ("GET", "POST"):
-        problems.append(checks.Error("VICIDIAL_HTTP_METHOD must be POST or GET.", id="aliases.E004"))
+        problems.append(
+            checks.Error("VICIDIAL_HTTP_METHOD must be POST or GET.", id="aliases.E004")
+        )
     password = settings.VICIDIAL_API_PASS
     if password and not VICIDIAL_PASSWORD_CHARS.fullmatch(password):
         problems.append(

@@ -41,9 +41,7 @@ class AliasRequest(models.Model):
     alias_id = models.CharField("alias ID", max_length=20)
     alias_name = models.CharField(max_length=50)
     justification = models.TextField(max_length=2000)
-    status = models.CharField(
-        max_length=20, choices=RequestStatus, default=RequestStatus.PENDING
-    )
+    status = models.CharField(max_length=20, choices=RequestStatus, default=RequestStatus.PENDING)
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="alias_requests"
     )

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from aliases.vicidial import redact
@@ -152,9 +153,10 @@ class SimulatorState:
         self.clock = clock
         self.fault: Fault | None = None
 
-    def add_user(self, user: str, password: str, **flags: int | bool | str) -> SimUser:
+    def add_user(self, user: str, password: str, **flags: Any) -> SimUser:
+        """Add or replace an API user; flags are SimUser fields such as user_level=7."""
         # VICIdial's admin screens filter passwords the same way the API does.
-        account = SimUser(user, vicidial_filtered("pass", password), **flags)  # type: ignore[arg-type]
+        account = SimUser(user, vicidial_filtered("pass", password), **flags)
         with self.lock:
             self.users[user.lower()] = account
         return account
@@ -223,24 +225,28 @@ class SimulatorState:
                 return 200, self._version_body()
             if function == "coffee":
                 return 418, COFFEE_BODY
-            user = value.get("user", "")
-            refusal = self._login_refusal(user, value.get("pass", ""), client_ip)
-            if refusal:
-                return 200, refusal
-            account = self.users[user.lower()]
-            if not account.may_call(function):
-                return 200, (
-                    "ERROR: auth USER DOES NOT HAVE PERMISSION TO USE THIS FUNCTION: "
-                    f"|{user}|{function}|\n"
-                )
-            source = value.get("source", "")
-            if len(source) < 2:
-                return 200, f"ERROR: Invalid Source - {source}\nERROR: Invalid Source: |{source}|\n"
-            if function == "add_phone_alias":
-                return self._add_alias(account, user, value)
-            if function == "update_phone_alias":
-                return self._update_alias(account, user, value)
-            return 200, "ERROR: NO FUNCTION SPECIFIED\n"
+            try:
+                return 200, self._authorised_answer(function, value, client_ip)
+            except _StrictSqlRefusal:
+                return 500, ""
+
+    def _authorised_answer(self, function: str, value: dict[str, str], client_ip: str) -> str:
+        user = value.get("user", "")
+        refusal = self._login_refusal(user, value.get("pass", ""), client_ip)
+        if refusal:
+            return refusal
+        account = self.users[user.lower()]
+        if not account.may_call(function):
+            reason = "auth USER DOES NOT HAVE PERMISSION TO USE THIS FUNCTION"
+            return f"ERROR: {reason}: |{user}|{function}|\n"
+        source = value.get("source", "")
+        if len(source) < 2:
+            return f"ERROR: Invalid Source - {source}\nERROR: Invalid Source: |{source}|\n"
+        if function == "add_phone_alias":
+            return self._add_alias(account, user, value)
+        if function == "update_phone_alias":
+            return self._update_alias(account, user, value)
+        return "ERROR: NO FUNCTION SPECIFIED\n"
 
     def _version_body(self) -> str:
         now = self.clock()
@@ -270,85 +276,94 @@ class SimulatorState:
         # VICIdial echoes the (filtered) password it was sent.
         return f"ERROR: Login incorrect, please try again: |{user}|{password}|BAD|\n"
 
-    def _add_alias(self, account: SimUser, user: str, value: dict[str, str]) -> tuple[int, str]:
+    def _add_alias(self, account: SimUser, user: str, value: dict[str, str]) -> str:
         alias_id = value.get("alias_id", "")
         alias_name = value.get("alias_name", "")
         logins = value.get("phone_logins", "")
-        answer = "ERROR: add_phone_alias "
+        error = "ERROR: add_phone_alias"
         if not account.may_admin_phones:
-            return 200, f"{answer}USER DOES NOT HAVE PERMISSION TO ADD PHONE ALIASES: |{user}|0\n"
+            return f"{error} USER DOES NOT HAVE PERMISSION TO ADD PHONE ALIASES: |{user}|0\n"
         if len(alias_id) < 2 or not alias_name or len(logins) < 2:
             fields = f"|{user}|{alias_id}|{alias_name}|{logins}"
-            return 200, f"{answer}YOU MUST USE ALL REQUIRED FIELDS: {fields}\n"
+            return f"{error} YOU MUST USE ALL REQUIRED FIELDS: {fields}\n"
         if self.alias(alias_id):
-            return 200, f"{answer}PHONE ALIAS ALREADY EXISTS: |{user}|{alias_id}\n"
+            return f"{error} PHONE ALIAS ALREADY EXISTS: |{user}|{alias_id}\n"
         unknown = self._first_unknown_login(logins)
         if unknown is not None:
-            return 200, f"{answer}PHONE DOES NOT EXIST: |{user}|{unknown}\n"
-        row = self._fitted_row(alias_id=alias_id, alias_name=alias_name, logins_list=logins)
-        if row is None or row["alias_id"].lower() in self.aliases:
-            return 500, ""
+            return f"{error} PHONE DOES NOT EXIST: |{user}|{unknown}\n"
+        row = self._stored_row(alias_id=alias_id, alias_name=alias_name, logins_list=logins)
+        if row["alias_id"].lower() in self.aliases:
+            raise _StrictSqlRefusal  # duplicate key after truncation fails in any SQL mode
         self.aliases[row["alias_id"].lower()] = SimAlias(**row)
         added = f"{user}|{alias_id}|{alias_name}|{logins}"
-        return 200, f"SUCCESS: add_phone_alias PHONE ALIAS HAS BEEN ADDED - {added}\n"
+        return f"SUCCESS: add_phone_alias PHONE ALIAS HAS BEEN ADDED - {added}\n"
 
-    def _update_alias(self, account: SimUser, user: str, value: dict[str, str]) -> tuple[int, str]:
+    def _update_alias(self, account: SimUser, user: str, value: dict[str, str]) -> str:
         alias_id = value.get("alias_id", "")
         alias_name = value.get("alias_name", "")
         logins = value.get("phone_logins", "")
         delete = value.get("delete_alias", "")
-        error, notice = "ERROR: update_phone_alias ", "NOTICE: update_phone_alias "
+        error, notice = "ERROR: update_phone_alias", "NOTICE: update_phone_alias"
+        success = "SUCCESS: update_phone_alias PHONE ALIAS HAS BEEN"
         if not account.may_admin_phones:
-            return 200, f"{error}USER DOES NOT HAVE PERMISSION TO UPDATE PHONE ALIASES: |{user}|0\n"
+            return f"{error} USER DOES NOT HAVE PERMISSION TO UPDATE PHONE ALIASES: |{user}|0\n"
         if len(alias_id) < 2 or not (alias_name or logins or delete):
-            return 200, f"{error}YOU MUST USE ALL REQUIRED FIELDS: |{user}|{alias_id}|{alias_name}|\n"
+            return f"{error} YOU MUST USE ALL REQUIRED FIELDS: |{user}|{alias_id}|{alias_name}|\n"
         alias = self.alias(alias_id)
         if alias is None:
-            return 200, f"{error}PHONE ALIAS DOES NOT EXIST: |{user}|{alias_id}\n"
+            return f"{error} PHONE ALIAS DOES NOT EXIST: |{user}|{alias_id}\n"
         if delete == "Y":
             if not account.ast_delete_phones:
-                refusal = "USER DOES NOT HAVE PERMISSION TO DELETE PHONE ALIASES"
-                return 200, f"{notice}{refusal}: |{user}|0\n"
+                reason = "USER DOES NOT HAVE PERMISSION TO DELETE PHONE ALIASES"
+                return f"{notice} {reason}: |{user}|0\n"
             del self.aliases[alias_id.lower()]
-            return 200, f"SUCCESS: update_phone_alias PHONE ALIAS HAS BEEN DELETED - {user}|{alias_id}\n"
+            return f"{success} DELETED - {user}|{alias_id}\n"
         changes = {}
         if alias_name:
             if not 2 <= len(alias_name) <= COLUMN_WIDTHS["alias_name"]:
-                return 200, f"{error}YOU MUST USE A VALID ALIAS NAME: |{user}|{alias_name}\n"
+                return f"{error} YOU MUST USE A VALID ALIAS NAME: |{user}|{alias_name}\n"
             changes["alias_name"] = alias_name
         # VICIdial ignores phone_logins shorter than 2 characters without a word (fixture U6b).
         if len(logins) >= 2:
             unknown = self._first_unknown_login(logins)
             if unknown is not None:
-                return 200, f"{error}PHONE DOES NOT EXIST: |{user}|{unknown}\n"
+                return f"{error} PHONE DOES NOT EXIST: |{user}|{unknown}\n"
             changes["logins_list"] = logins
         if not changes:
-            return 200, f"{notice}NO UPDATES DEFINED: |{user}|\n"
-        row = self._fitted_row(**changes)
-        if row is None:
-            return 500, ""
-        self.aliases[alias_id.lower()] = dataclasses.replace(alias, **row)
-        return 200, f"SUCCESS: update_phone_alias PHONE ALIAS HAS BEEN UPDATED - {user}|{alias_id}|\n"
+            return f"{notice} NO UPDATES DEFINED: |{user}|\n"
+        self.aliases[alias_id.lower()] = dataclasses.replace(alias, **self._stored_row(**changes))
+        return f"{success} UPDATED - {user}|{alias_id}|\n"
 
     def _first_unknown_login(self, logins: str) -> str | None:
         # Checked one by one, so an empty element ("cc100,") is a phone that does not exist.
-        return next((login for login in logins.split(",") if login.lower() not in self.phones), None)
+        unknown = (login for login in logins.split(",") if login.lower() not in self.phones)
+        return next(unknown, None)
 
-    def _fitted_row(self, **columns: str) -> dict[str, str] | None:
-        """Columns as MySQL stores them, or None where strict SQL mode refuses the write."""
-        too_long = any(len(text) > COLUMN_WIDTHS[name] for name, text in columns.items())
-        if too_long and self.strict_sql:
-            return None
+    def _stored_row(self, **columns: str) -> dict[str, str]:
+        """Columns as MySQL stores them: strict mode refuses over-long values, lenient cuts."""
+        if self.strict_sql and any(
+            len(text) > COLUMN_WIDTHS[name] for name, text in columns.items()
+        ):
+            raise _StrictSqlRefusal
         return {name: text[: COLUMN_WIDTHS[name]] for name, text in columns.items()}
 
 
-def demo_state(*, user: str, password: str, strict_sql: bool = True) -> SimulatorState:
+class _StrictSqlRefusal(Exception):
+    """The write failed in MySQL: PHP dies with HTTP 500 and an empty body."""
+
+
+def demo_state(
+    *, user: str | None = None, password: str | None = None, strict_sql: bool = True
+) -> SimulatorState:
+    """The demo phones and one API user, by default the portal's own VICIDIAL_API_USER/PASS."""
+    if user is None or password is None:
+        from django.conf import settings
+
+        user = settings.VICIDIAL_API_USER if user is None else user
+        password = settings.VICIDIAL_API_PASS if password is None else password
     state = SimulatorState(strict_sql=strict_sql)
     state.add_user(user, password)
-    for phone in DEMO_PHONES:
-        state.add_phone(
-            phone.login, extension=phone.extension, protocol=phone.protocol, server_ip=phone.server_ip
-        )
+    state.phones.update((phone.login.lower(), phone) for phone in DEMO_PHONES)
     return state
 
 
@@ -478,7 +493,9 @@ class VicidialSimulator:
             self._thread.join(timeout=MAX_FAULT_DELAY)
         self._server = self._thread = None
 
-    def log_answer(self, method: str, params: Mapping[str, str], status: int, body: str | bytes) -> None:
+    def log_answer(
+        self, method: str, params: Mapping[str, str], status: int, body: str | bytes
+    ) -> None:
         if self._log is None:
             return
         text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body

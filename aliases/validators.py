@@ -14,7 +14,8 @@ ALIAS_NAME_CHARS = re.compile(r"[A-Za-z0-9 _+.:/@-]")
 LOGIN_CHARS = ALIAS_ID_CHARS
 
 ALIAS_ID_LENGTH = (2, 20)
-# VICIdial's add accepts a 1-character name but its update demands 2, so 2 keeps every alias editable.
+# VICIdial's add accepts a 1-character name but its update demands 2:
+# requiring 2 keeps every alias editable.
 ALIAS_NAME_LENGTH = (2, 50)
 LOGINS_JOINED_LENGTH = (2, 255)
 

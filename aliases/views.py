@@ -57,7 +57,9 @@ def request_new(request: HttpRequest) -> HttpResponse:
     form = AliasRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            alias_request = services.alias_request_submit(requester=request.user, **form.cleaned_data)
+            alias_request = services.alias_request_submit(
+                requester=request.user, **form.cleaned_data
+            )
         except (PortalError, ValidationError) as error:
             form.add_error(None, error if isinstance(error, ValidationError) else str(error))
         else:

@@ -4,6 +4,8 @@ import pytest
 from django.db import connection
 from django.test import Client
 
+from aliases.simulator import VicidialSimulator, demo_state
+
 from .base import PERSONAS, make_user
 
 
@@ -38,8 +40,25 @@ def django_db_dump(db):
         lines = []
         with connection.cursor() as cursor:
             for table in connection.introspection.table_names():
-                cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
+                cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")  # noqa: S608
                 lines.extend(f"{table} {row!r}" for row in cursor.fetchall())
         return "\n".join(lines)
 
     return dump
+
+
+@pytest.fixture(scope="session")
+def simulator_server():
+    server = VicidialSimulator().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def simulator(simulator_server, settings):
+    """A fresh simulated VICIdial per test: the demo phones and the portal's API user."""
+    simulator_server.state = demo_state(
+        user=settings.VICIDIAL_API_USER, password=settings.VICIDIAL_API_PASS
+    )
+    settings.VICIDIAL_API_URL = simulator_server.url
+    return simulator_server

@@ -4,6 +4,7 @@ import pytest
 from django.urls import reverse
 
 from aliases.models import AliasRequest, VicidialCall
+from aliases.simulator import Fault
 
 from .base import submit
 
@@ -42,7 +43,8 @@ def test_supervisor_submits_admin_approves_alias_exists_in_vicidial(client_for, 
     assert (stored.alias_name, stored.logins_list) == ("XYZ testing", "cc100,bb100")
 
     call = VicidialCall.objects.get()
-    body = "SUCCESS: add_phone_alias PHONE ALIAS HAS BEEN ADDED - 6666|xyz100|XYZ testing|cc100,bb100\n"
+    body = "SUCCESS: add_phone_alias PHONE ALIAS HAS BEEN ADDED - 6666|xyz100|XYZ testing|"
+    body += "cc100,bb100\n"
     assert call.response_body == body
     assert (call.result, call.http_status, call.outcome) == ("succeeded", 200, "SUCCESS")
     assert call.source == f"portal{alias_request.pk}"
@@ -100,7 +102,7 @@ def _as_submit_args(form: dict) -> dict:
 
 
 def test_success_body_with_http_500_still_counts_as_created(client_for, users, simulator):
-    simulator.state.respond_with(status=500, body=None)  # real body, status forced to 500
+    simulator.state.inject(Fault(status=500))  # the real body, with HTTP 500
     alias_request = submit(users["supervisor"], alias_id="xyz100", logins="cc100")
     approve(client_for("admin"), alias_request)
     alias_request.refresh_from_db()
@@ -125,7 +127,7 @@ def test_unreachable_vicidial_fails_without_500_and_records_the_error(
 
 def test_timeout_leaves_the_request_needing_verification(client_for, users, simulator, settings):
     settings.VICIDIAL_TIMEOUT = 0.3
-    simulator.state.delay_next(seconds=1.5)
+    simulator.state.inject(Fault(delay=1.5))
     alias_request = submit(users["supervisor"])
     response = approve(client_for("admin"), alias_request)
     assert response.status_code == 200
@@ -143,7 +145,7 @@ def test_timeout_leaves_the_request_needing_verification(client_for, users, simu
     ids=["empty-500", "html", "502"],
 )
 def test_unrecognised_answers_need_verification(client_for, users, simulator, status, body):
-    simulator.state.respond_with(status=status, body=body)
+    simulator.state.inject(Fault(status=status, body=body))
     alias_request = submit(users["supervisor"])
     approve(client_for("admin"), alias_request)
     alias_request.refresh_from_db()

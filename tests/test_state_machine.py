@@ -34,7 +34,9 @@ def test_every_other_move_raises_and_changes_nothing(start, target):
     assert alias_request.status == start
 
 
-@pytest.mark.parametrize("status", [Status.SUCCEEDED, Status.FAILED, Status.REJECTED, Status.CANCELLED])
+@pytest.mark.parametrize(
+    "status", [Status.SUCCEEDED, Status.FAILED, Status.REJECTED, Status.CANCELLED]
+)
 def test_final_states_have_no_way_out(status):
     alias_request = AliasRequest(status=status)
     assert alias_request.is_final

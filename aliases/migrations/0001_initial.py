@@ -8,7 +8,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -17,97 +16,237 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='AliasRequest',
+            name="AliasRequest",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('alias_id', models.CharField(max_length=20, verbose_name='alias ID')),
-                ('alias_name', models.CharField(max_length=50)),
-                ('justification', models.TextField(max_length=2000)),
-                ('status', models.CharField(choices=[('pending', 'Pending approval'), ('approved', 'Approved, calling VICIdial'), ('succeeded', 'Created in VICIdial'), ('failed', 'Failed'), ('needs_verification', 'Needs verification'), ('rejected', 'Rejected'), ('cancelled', 'Cancelled')], default='pending', max_length=20)),
-                ('decision_note', models.TextField(blank=True, max_length=2000)),
-                ('outcome_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('completed_at', models.DateTimeField(blank=True, null=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='alias_decisions', to=settings.AUTH_USER_MODEL)),
-                ('requester', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='alias_requests', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("alias_id", models.CharField(max_length=20, verbose_name="alias ID")),
+                ("alias_name", models.CharField(max_length=50)),
+                ("justification", models.TextField(max_length=2000)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending approval"),
+                            ("approved", "Approved, calling VICIdial"),
+                            ("succeeded", "Created in VICIdial"),
+                            ("failed", "Failed"),
+                            ("needs_verification", "Needs verification"),
+                            ("rejected", "Rejected"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=20,
+                    ),
+                ),
+                ("decision_note", models.TextField(blank=True, max_length=2000)),
+                ("outcome_reason", models.TextField(blank=True)),
+                (
+                    "created_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("completed_at", models.DateTimeField(blank=True, null=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="alias_decisions",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "requester",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="alias_requests",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
-                'permissions': [('decide_aliasrequest', 'Can approve or reject alias requests'), ('view_all_aliasrequests', 'Can see every alias request'), ('cancel_own_aliasrequest', 'Can cancel own pending alias requests')],
+                "ordering": ["-created_at", "-id"],
+                "permissions": [
+                    ("decide_aliasrequest", "Can approve or reject alias requests"),
+                    ("view_all_aliasrequests", "Can see every alias request"),
+                    ("cancel_own_aliasrequest", "Can cancel own pending alias requests"),
+                ],
             },
         ),
         migrations.CreateModel(
-            name='RequestedLogin',
+            name="RequestedLogin",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('login', models.CharField(max_length=100)),
-                ('position', models.PositiveSmallIntegerField()),
-                ('request', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='logins', to='aliases.aliasrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("login", models.CharField(max_length=100)),
+                ("position", models.PositiveSmallIntegerField()),
+                (
+                    "request",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="logins",
+                        to="aliases.aliasrequest",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['request', 'position'],
+                "ordering": ["request", "position"],
             },
         ),
         migrations.CreateModel(
-            name='VicidialCall',
+            name="VicidialCall",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('function', models.CharField(max_length=40)),
-                ('method', models.CharField(max_length=8)),
-                ('url', models.CharField(max_length=500, verbose_name='URL')),
-                ('sent_params', models.JSONField(default=list)),
-                ('source', models.CharField(blank=True, max_length=20)),
-                ('attempt', models.PositiveSmallIntegerField(default=1)),
-                ('result', models.CharField(choices=[('in_flight', 'In flight'), ('succeeded', 'Succeeded'), ('rejected', 'Rejected by VICIdial'), ('auth_failed', 'Credentials rejected'), ('not_sent', 'Not sent'), ('unknown', 'Outcome unknown')], default='in_flight', max_length=20)),
-                ('http_status', models.PositiveSmallIntegerField(blank=True, null=True, verbose_name='HTTP status')),
-                ('response_body', models.TextField(blank=True)),
-                ('outcome', models.CharField(blank=True, max_length=20)),
-                ('reason', models.TextField(blank=True)),
-                ('response_data', models.JSONField(blank=True, default=list)),
-                ('transport_error', models.TextField(blank=True)),
-                ('duration_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('started_at', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('initiated_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, to=settings.AUTH_USER_MODEL)),
-                ('request', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='calls', to='aliases.aliasrequest')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("function", models.CharField(max_length=40)),
+                ("method", models.CharField(max_length=8)),
+                ("url", models.CharField(max_length=500, verbose_name="URL")),
+                ("sent_params", models.JSONField(default=list)),
+                ("source", models.CharField(blank=True, max_length=20)),
+                ("attempt", models.PositiveSmallIntegerField(default=1)),
+                (
+                    "result",
+                    models.CharField(
+                        choices=[
+                            ("in_flight", "In flight"),
+                            ("succeeded", "Succeeded"),
+                            ("rejected", "Rejected by VICIdial"),
+                            ("auth_failed", "Credentials rejected"),
+                            ("not_sent", "Not sent"),
+                            ("unknown", "Outcome unknown"),
+                        ],
+                        default="in_flight",
+                        max_length=20,
+                    ),
+                ),
+                (
+                    "http_status",
+                    models.PositiveSmallIntegerField(
+                        blank=True, null=True, verbose_name="HTTP status"
+                    ),
+                ),
+                ("response_body", models.TextField(blank=True)),
+                ("outcome", models.CharField(blank=True, max_length=20)),
+                ("reason", models.TextField(blank=True)),
+                ("response_data", models.JSONField(blank=True, default=list)),
+                ("transport_error", models.TextField(blank=True)),
+                ("duration_ms", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "started_at",
+                    models.DateTimeField(db_index=True, default=django.utils.timezone.now),
+                ),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "initiated_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "request",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="calls",
+                        to="aliases.aliasrequest",
+                    ),
+                ),
             ],
             options={
-                'verbose_name': 'VICIdial call',
-                'ordering': ['-started_at', '-id'],
+                "verbose_name": "VICIdial call",
+                "ordering": ["-started_at", "-id"],
             },
         ),
         migrations.AddIndex(
-            model_name='aliasrequest',
-            index=models.Index(fields=['status', '-created_at'], name='aliases_ali_status_a8bb34_idx'),
+            model_name="aliasrequest",
+            index=models.Index(
+                fields=["status", "-created_at"], name="aliases_ali_status_a8bb34_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='aliasrequest',
-            constraint=models.UniqueConstraint(django.db.models.functions.text.Lower('alias_id'), condition=models.Q(('status__in', ('pending', 'approved', 'succeeded', 'needs_verification'))), name='aliasrequest_one_live_request_per_alias_id'),
+            model_name="aliasrequest",
+            constraint=models.UniqueConstraint(
+                django.db.models.functions.text.Lower("alias_id"),
+                condition=models.Q(
+                    ("status__in", ("pending", "approved", "succeeded", "needs_verification"))
+                ),
+                name="aliasrequest_one_live_request_per_alias_id",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='aliasrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('decided_by__isnull', True), models.Q(('decided_by', models.F('requester')), _negated=True), _connector='OR'), name='aliasrequest_decider_is_not_requester'),
+            model_name="aliasrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    ("decided_by__isnull", True),
+                    models.Q(("decided_by", models.F("requester")), _negated=True),
+                    _connector="OR",
+                ),
+                name="aliasrequest_decider_is_not_requester",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='aliasrequest',
-            constraint=models.CheckConstraint(condition=models.Q(('status__in', ['pending', 'approved', 'succeeded', 'failed', 'needs_verification', 'rejected', 'cancelled'])), name='aliasrequest_status_known'),
+            model_name="aliasrequest",
+            constraint=models.CheckConstraint(
+                condition=models.Q(
+                    (
+                        "status__in",
+                        [
+                            "pending",
+                            "approved",
+                            "succeeded",
+                            "failed",
+                            "needs_verification",
+                            "rejected",
+                            "cancelled",
+                        ],
+                    )
+                ),
+                name="aliasrequest_status_known",
+            ),
         ),
         migrations.AddIndex(
-            model_name='requestedlogin',
-            index=models.Index(django.db.models.functions.text.Lower('login'), name='requestedlogin_login_ci'),
+            model_name="requestedlogin",
+            index=models.Index(
+                django.db.models.functions.text.Lower("login"), name="requestedlogin_login_ci"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='requestedlogin',
-            constraint=models.UniqueConstraint(models.F('request'), django.db.models.functions.text.Lower('login'), name='requestedlogin_unique_per_request'),
+            model_name="requestedlogin",
+            constraint=models.UniqueConstraint(
+                models.F("request"),
+                django.db.models.functions.text.Lower("login"),
+                name="requestedlogin_unique_per_request",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='requestedlogin',
-            constraint=models.UniqueConstraint(fields=('request', 'position'), name='requestedlogin_unique_position'),
+            model_name="requestedlogin",
+            constraint=models.UniqueConstraint(
+                fields=("request", "position"), name="requestedlogin_unique_position"
+            ),
         ),
         migrations.AddIndex(
-            model_name='vicidialcall',
-            index=models.Index(fields=['result', 'started_at'], name='aliases_vic_result_4258a7_idx'),
+            model_name="vicidialcall",
+            index=models.Index(
+                fields=["result", "started_at"], name="aliases_vic_result_4258a7_idx"
+            ),
         ),
     ]

@@ -15,9 +15,10 @@ class Command(BaseCommand):
     def handle(self, *args, port: str, simulator_port: int, **options):
         if not settings.DEBUG:
             raise CommandError("rundemo is for trying the portal out; it needs DEBUG on.")
-        simulator = VicidialSimulator(demo_state()).start(port=simulator_port)
+        state = demo_state(user=settings.VICIDIAL_API_USER, password=settings.VICIDIAL_API_PASS)
+        simulator = VicidialSimulator(state).start(port=simulator_port)
         self.stdout.write(f"VICIdial simulator listening on {simulator.url}")
-        if settings.VICIDIAL_API_URL != simulator.url:
+        if simulator.url != settings.VICIDIAL_API_URL:
             self.stderr.write(
                 f"Note: VICIDIAL_API_URL is {settings.VICIDIAL_API_URL}, not the simulator."
             )

@@ -19,9 +19,7 @@ class Command(BaseCommand):
     help = "Create the demo users (supervisor, admin, auditor and seconds) with known passwords."
 
     def add_arguments(self, parser):
-        parser.add_argument(
-            "--force", action="store_true", help="Allow it even when DEBUG is off."
-        )
+        parser.add_argument("--force", action="store_true", help="Allow it even when DEBUG is off.")
 
     def handle(self, *args, force: bool = False, **options):
         if not settings.DEBUG and not force:

@@ -1,0 +1,380 @@
+"""VicidialClient against the simulator as a real HTTP server: one request per call, no raises."""
+
+import dataclasses
+import html
+import socket
+from urllib.parse import parse_qsl, quote_plus, urlsplit
+
+import pytest
+import requests
+import urllib3.util.connection
+from django.conf import settings
+from django.test import override_settings
+from django.views.debug import SafeExceptionReporterFilter
+
+from aliases.simulator import Fault, VicidialSimulator, demo_state, php_warnings
+from aliases.vicidial import CallClass, Outcome, VicidialClient, VicidialConfig
+
+PASSWORD = "S3cret pw!"  # VICIdial deletes " " and "!" before comparing
+WRONG = "Wr0ng&pw <x>"
+
+
+@pytest.fixture(scope="module")
+def server():
+    with VicidialSimulator() as running:
+        yield running
+
+
+@pytest.fixture
+def sim(server):
+    server.state = demo_state(user="6666", password=PASSWORD)
+    server.state.add_user("7777", PASSWORD, user_level=7)
+    return server
+
+
+def client_for(sim, **overrides) -> VicidialClient:
+    config = VicidialConfig(url=sim.url, user="6666", password=PASSWORD, source_tag="portal")
+    return VicidialClient(dataclasses.replace(config, **overrides))
+
+
+def add(client, alias_id="xyz100", reference="42", logins=("cc100", "bb100")):
+    return client.add_phone_alias(
+        alias_id=alias_id, alias_name="XYZ testing", phone_logins=logins, reference=reference
+    )
+
+
+def test_success_with_params_in_order_and_the_password_masked(sim):
+    result = add(client_for(sim))
+    assert result.call_class is CallClass.SUCCEEDED
+    assert (result.http_status, result.method, result.function) == (200, "POST", "add_phone_alias")
+    added = "PHONE ALIAS HAS BEEN ADDED - 6666|xyz100|XYZ testing|cc100,bb100"
+    assert result.body == f"SUCCESS: add_phone_alias {added}\n"
+    assert result.parsed.data == ("6666", "xyz100", "XYZ testing", "cc100,bb100")
+    assert result.sent_params == (
+        ("function", "add_phone_alias"),
+        ("user", "6666"),
+        ("pass", "********"),
+        ("alias_id", "xyz100"),
+        ("alias_name", "XYZ testing"),
+        ("phone_logins", "cc100,bb100"),
+        ("source", "portal42"),
+    )
+    assert (result.source, result.transport_error, result.url) == ("portal42", "", sim.url)
+    assert sim.state.alias("xyz100").logins_list == "cc100,bb100"
+    assert len(sim.state.requests_received) == 1
+
+
+def test_post_by_default_keeps_the_password_out_of_the_url(sim):
+    add(client_for(sim))
+    (received,) = sim.state.requests_received
+    assert received.method == "POST"
+    assert "pass" not in received.path and PASSWORD not in received.path
+    assert received.body.startswith(b"function=add_phone_alias&user=6666&pass=S3cret+pw%21&")
+    assert parse_qsl(received.body.decode())[-1] == ("source", "portal42")
+
+
+def test_get_mode_sends_the_same_fields_in_the_query_string(sim):
+    result = add(client_for(sim, method="GET"))
+    (received,) = sim.state.requests_received
+    assert (result.call_class, result.method, received.method) == (
+        CallClass.SUCCEEDED,
+        "GET",
+        "GET",
+    )
+    query = parse_qsl(urlsplit(received.path).query)
+    assert [name for name, _ in query] == [name for name, _ in result.sent_params]
+    assert query[-1] == ("source", "portal42") and received.body == b""
+
+
+def test_source_is_alphanumeric_last_and_at_most_20_characters(sim):
+    result = add(client_for(sim, source_tag="portal-EU"), reference="REQ-7/ü'x\\ 1234567890")
+    assert result.source == "portalEUREQ7x1234567"
+    assert result.sent_params[-1] == ("source", "portalEUREQ7x1234567")
+    assert result.http_status == 200  # nothing trips VICIdial's last-field logging bug
+
+
+def test_update_rename_and_delete(sim):
+    sim.state.add_alias("xyz100", "Old", "cc100")
+    client = client_for(sim)
+    renamed = client.update_phone_alias(alias_id="xyz100", alias_name="New name", reference="7")
+    assert renamed.sent_params[3:] == (
+        ("alias_id", "xyz100"),
+        ("alias_name", "New name"),
+        ("source", "portal7"),
+    )
+    assert renamed.parsed.reason == "PHONE ALIAS HAS BEEN UPDATED"
+    relinked = client.update_phone_alias(
+        alias_id="xyz100", phone_logins=["1001", "1002"], reference="7"
+    )
+    assert relinked.call_class is CallClass.SUCCEEDED
+    assert sim.state.alias("xyz100").logins_list == "1001,1002"
+    deleted = client.update_phone_alias(alias_id="xyz100", delete=True, reference="7")
+    assert ("delete_alias", "Y") in deleted.sent_params
+    assert deleted.parsed.reason == "PHONE ALIAS HAS BEEN DELETED"
+    assert sim.state.alias("xyz100") is None
+
+
+def test_version_needs_no_credentials(sim):
+    result = client_for(sim).version()
+    assert (result.call_class, result.parsed.function) == (CallClass.SUCCEEDED, "version")
+    assert [name for name, _ in result.sent_params] == ["function", "source"]
+
+
+@pytest.mark.parametrize(
+    ("setup", "call", "reason", "expected_class"),
+    [
+        (
+            lambda s: s.add_alias("xyz100", "x", "cc100"),
+            add,
+            "PHONE ALIAS ALREADY EXISTS",
+            CallClass.REJECTED,
+        ),
+        (
+            None,
+            lambda c: add(c, logins=["cc100", "zz999"]),
+            "PHONE DOES NOT EXIST",
+            CallClass.REJECTED,
+        ),
+        (
+            lambda s: s.add_alias("xyz100", "x", "cc100"),
+            lambda c: c.update_phone_alias(alias_id="xyz100", phone_logins=["c"], reference="1"),
+            "NO UPDATES DEFINED",
+            CallClass.REJECTED,
+        ),
+        (
+            lambda s: setattr(s.users["6666"], "user_level", 7),
+            add,
+            "USER DOES NOT HAVE PERMISSION TO ADD PHONE ALIASES",
+            CallClass.REJECTED,
+        ),
+        (
+            lambda s: setattr(s.users["6666"], "api_allowed_functions", "version"),
+            add,
+            "USER DOES NOT HAVE PERMISSION TO USE THIS FUNCTION",
+            CallClass.REJECTED,
+        ),
+        (
+            lambda s: setattr(s.users["6666"], "active", False),
+            add,
+            "Login incorrect",
+            CallClass.AUTH_FAILED,
+        ),
+        (
+            lambda s: setattr(s, "allowed_ips", {"10.0.0.9"}),
+            add,
+            "Your IP Address is not allowed: 127.0.0.1",
+            CallClass.AUTH_FAILED,
+        ),
+        (None, lambda c: add(c, alias_id="a" * 25), "empty response body", CallClass.UNKNOWN),
+    ],
+    ids=["exists", "phone", "notice", "level", "function", "inactive", "ip", "strict-sql-500"],
+)
+def test_each_answer_lands_in_its_class(sim, setup, call, reason, expected_class):
+    if setup:
+        setup(sim.state)
+    result = call(client_for(sim))
+    assert reason in result.parsed.reason
+    assert result.call_class is expected_class
+    assert len(sim.state.requests_received) == 1
+
+
+def forms_of(secret: str) -> list[str]:
+    return [
+        secret,
+        quote_plus(secret),
+        html.escape(secret),
+        "".join(c for c in secret if c.isalnum()),
+    ]
+
+
+def test_wrong_password_is_auth_failed_and_appears_nowhere(sim):
+    result = add(client_for(sim, password=WRONG))
+    assert result.call_class is CallClass.AUTH_FAILED
+    assert result.body == "ERROR: Login incorrect, please try again: |6666|********|BAD|\n"
+    assert sim.state.requests_received[0].params["pass"] == WRONG  # it really was sent
+    everything = repr(result) + repr(client_for(sim, password=WRONG).config)
+    for form in forms_of(WRONG) + forms_of(PASSWORD):
+        assert form not in everything
+
+
+def test_lockout_blocks_the_right_password_and_ends_15_minutes_after_the_last_login(sim):
+    now = [1_800_000_000.0]
+    sim.state.clock = lambda: now[0]
+    good, bad = client_for(sim), client_for(sim, password=WRONG)
+    assert good.version().call_class is CallClass.SUCCEEDED  # no login involved
+    assert add(good, alias_id="first").call_class is CallClass.SUCCEEDED
+    assert [add(bad).call_class for _ in range(10)] == [CallClass.AUTH_FAILED] * 10
+    locked = add(good)
+    assert locked.call_class is CallClass.AUTH_FAILED
+    assert locked.parsed.reason == "Too many login attempts, try again in 15 minutes"
+    now[0] += 15 * 60
+    assert add(good).call_class is CallClass.SUCCEEDED
+    assert len(sim.state.requests_received) == 14
+
+
+def test_success_body_with_http_500_counts_as_succeeded(sim):
+    sim.state.inject(Fault(status=500))
+    result = add(client_for(sim))
+    assert (result.call_class, result.http_status) == (CallClass.SUCCEEDED, 500)
+
+
+def test_success_after_php_warnings(sim):
+    sim.state.inject(Fault(prefix=php_warnings(250)))
+    result = add(client_for(sim))
+    assert len(result.body) > 30_000
+    assert result.call_class is CallClass.SUCCEEDED
+    assert result.parsed.data[1] == "xyz100"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (500, ""),
+        (200, "<html><body>Service Unavailable</body></html>"),
+        (502, b"\xff\xfe\x00garbage"),
+    ],
+    ids=["empty-500", "html", "garbage"],
+)
+def test_unrecognised_answers_are_unknown(sim, status, body):
+    sim.state.inject(Fault(status=status, body=body))
+    result = add(client_for(sim))
+    assert (result.call_class, result.http_status) == (CallClass.UNKNOWN, status)
+    assert result.parsed.outcome is Outcome.UNRECOGNISED
+    expected = body if isinstance(body, str) else body.decode("utf-8", "replace")
+    assert result.body == expected
+    assert len(sim.state.requests_received) == 1
+
+
+def test_redirects_are_not_followed(sim):
+    sim.state.inject(Fault(status=302, body="", times=None))
+    result = add(client_for(sim))
+    assert (result.call_class, result.http_status) == (CallClass.UNKNOWN, 302)
+    assert len(sim.state.requests_received) == 1
+
+
+def test_read_timeout_is_unknown_and_the_work_may_be_done(sim):
+    sim.state.inject(Fault(delay=1.0))
+    result = add(client_for(sim, read_timeout=0.2))
+    assert result.call_class is CallClass.UNKNOWN
+    assert result.transport_error == "read timeout after 0.2 s"
+    assert (result.http_status, result.body, result.parsed.reason) == (
+        None,
+        "",
+        "read timeout after 0.2 s",
+    )
+    assert 150 <= result.duration_ms < 1000
+    assert len(sim.state.requests_received) == 1
+    assert sim.state.alias("xyz100") is not None  # why UNKNOWN must never be retried blindly
+
+
+def test_connection_reset_is_unknown(sim):
+    sim.state.inject(Fault(reset=True))
+    result = add(client_for(sim))
+    assert result.call_class is CallClass.UNKNOWN
+    assert result.transport_error == "connection reset after the request was sent"
+    assert len(sim.state.requests_received) == 1
+
+
+def test_refused_connection_is_not_sent():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = VicidialConfig(
+        url=f"http://127.0.0.1:{port}/vicidial/non_agent_api.php",
+        user="6666",
+        password=PASSWORD,
+        source_tag="p",
+    )
+    result = add(VicidialClient(config))
+    assert (result.call_class, result.transport_error) == (CallClass.NOT_SENT, "connection refused")
+    assert result.parsed.outcome is Outcome.UNRECOGNISED and result.http_status is None
+
+
+def fail_with(error: OSError):
+    def create_connection(*args, **kwargs):
+        raise error
+
+    return create_connection
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (
+            socket.gaierror(socket.EAI_NONAME, "Name or service not known"),
+            "DNS lookup failed for the VICIdial host",
+        ),
+        (TimeoutError("timed out"), "connect timeout after 3.0 s"),
+    ],
+    ids=["dns", "connect-timeout"],
+)
+def test_failures_before_sending_are_not_sent(sim, monkeypatch, error, message):
+    monkeypatch.setattr(urllib3.util.connection, "create_connection", fail_with(error))
+    result = add(client_for(sim))
+    assert (result.call_class, result.transport_error) == (CallClass.NOT_SENT, message)
+    assert sim.state.requests_received == []
+
+
+def test_invalid_url_is_not_sent_and_credentials_in_the_url_are_not_recorded(sim):
+    result = add(client_for(sim, url="notaurl"))
+    assert (result.call_class, result.transport_error) == (
+        CallClass.NOT_SENT,
+        "invalid VICIdial URL",
+    )
+    with_userinfo = sim.url.replace("http://", "http://proxyuser:proxypw@") + "?token=abc"
+    result = add(client_for(sim, url=with_userinfo))
+    assert result.call_class is CallClass.SUCCEEDED
+    assert result.url == sim.url
+
+
+def settings_ready():
+    if not settings.configured:
+        settings.configure()
+
+
+def test_config_from_settings_and_its_repr_hides_the_password(sim):
+    settings_ready()
+    with override_settings(
+        VICIDIAL_API_URL=sim.url,
+        VICIDIAL_API_USER="6666",
+        VICIDIAL_API_PASS=PASSWORD,
+        VICIDIAL_API_SOURCE="demo",
+        VICIDIAL_CONNECT_TIMEOUT=1,
+        VICIDIAL_TIMEOUT=2,
+        VICIDIAL_HTTP_METHOD="get",
+    ):
+        config = VicidialConfig.from_settings()
+        result = add(VicidialClient(), reference="5")
+    assert config == VicidialConfig(sim.url, "6666", PASSWORD, "demo", 1.0, 2.0, "GET")
+    assert PASSWORD not in repr(config)
+    assert (result.call_class, result.method, result.source) == (
+        CallClass.SUCCEEDED,
+        "GET",
+        "demo5",
+    )
+
+
+def test_error_reports_mask_every_local_in_and_below_the_call(sim):
+    settings_ready()
+
+    class Exploding(requests.Session):
+        def request(self, *args, **kwargs):
+            raise RuntimeError("a bug, not a network problem")
+
+    client = VicidialClient(client_for(sim).config, session=Exploding())
+    with pytest.raises(RuntimeError) as raised:
+        add(client)
+    frames, traceback = [], raised.tb
+    with override_settings(DEBUG=False):
+        while traceback is not None:
+            frame_vars = SafeExceptionReporterFilter().get_traceback_frame_variables(
+                None, traceback.tb_frame
+            )
+            frames.append((traceback.tb_frame.f_code.co_name, repr(frame_vars)))
+            traceback = traceback.tb_next
+    named = dict(frames)
+    assert {"_call", "_send", "request"} <= set(named)
+    assert all(
+        PASSWORD not in text for name, text in frames if name in ("_call", "_send", "request")
+    )
+    assert "'fields', '********************'" in named["_send"]

@@ -31,7 +31,6 @@ MAX_FAULT_DELAY = 5.0
 PROTOCOLS = ("SIP", "IAX2", "Zap", "EXTERNAL")
 COLUMN_WIDTHS = {"alias_id": 20, "alias_name": 50, "logins_list": 255}
 COFFEE_BODY = "Coffee: coffee|Error 418 I'm a teapot"
-NOT_FOUND_BODY = "<html><head><title>404 Not Found</title></head><body>Not Found</body></html>\n"
 
 # VICIdial silently deletes every character outside these classes before using a value.
 _ID_CHARACTERS = re.compile(r"[^A-Za-z0-9_-]")
@@ -106,6 +105,7 @@ class Fault:
     status: int | None = None  # answer with this status instead ...
     body: str | bytes | None = None  # ... and/or this body instead of the real one
     prefix: str = ""  # put before the real body, e.g. php_warnings()
+    headers: Mapping[str, str] = dataclasses.field(default_factory=dict)  # e.g. Location
     reset: bool = False  # read the request, then reset the connection without answering
     process: bool = True  # whether VICIdial still does the work: the ambiguous case
     times: int | None = 1
@@ -186,7 +186,8 @@ class SimulatorState:
         with self.lock:
             return self.aliases.get(alias_id.lower())
 
-    def inject(self, fault: Fault) -> None:
+    def inject(self, fault: Fault | None) -> None:
+        """Misbehave from the next request on; None clears it."""
         with self.lock:
             self.fault = fault
 
@@ -391,13 +392,11 @@ class _Handler(BaseHTTPRequestHandler):
         target = urlsplit(self.path)
         raw_body = self.rfile.read(self._content_length())
         if target.path != API_PATH:
-            self._answer(404, NOT_FOUND_BODY)
+            self._answer(404, "<html><body><h1>Not Found</h1></body></html>\n")
             return
-        is_form = self.headers.get("Content-Type", "").startswith(
-            "application/x-www-form-urlencoded"
-        )
-        form = parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True)
-        form = form if is_form else []
+        form = []
+        if self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded"):
+            form = parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True)
         # Like PHP: the last duplicate wins, and the query string wins over the body.
         params = dict(form) | dict(parse_qsl(target.query, keep_blank_values=True))
         simulator = self.server.simulator
@@ -417,20 +416,19 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             status = fault.status or status
             body = fault.prefix + body if fault.body is None else fault.body
-        self._answer(status, body)
+        self._answer(status, body, fault.headers if fault else {})
         simulator.log_answer(self.command, params, status, body)
 
     def _content_length(self) -> int:
-        try:
-            return max(int(self.headers.get("Content-Length", "0")), 0)
-        except ValueError:
-            return 0
+        length = self.headers.get("Content-Length", "0")
+        return int(length) if length.isdigit() else 0
 
-    def _answer(self, status: int, body: str | bytes) -> None:
+    def _answer(self, status: int, body: str | bytes, headers: Mapping[str, str] = {}) -> None:
         payload = body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
         try:
             self.send_response(status)
-            self.send_header("Content-Type", CONTENT_TYPE)
+            for name, value in {"Content-Type": CONTENT_TYPE, **headers}.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", str(len(payload)))
             self.end_headers()
             self.wfile.write(payload)

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
+from requests.exceptions import ChunkedEncodingError, InvalidSchema, InvalidURL, MissingSchema
 from urllib3.exceptions import NameResolutionError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
@@ -58,8 +59,6 @@ class TransportError:
     kind: Literal["not_sent", "unknown"]
     message: str
 
-
-# ---------------------------------------------------------------- parsing
 
 # With PHP display_errors on, warnings come first and the result line may even follow a
 # "<br />" on the same line, so a result line starts at a line start or right after a tag.
@@ -117,8 +116,6 @@ def classify(*, parsed: ParsedResponse, transport_error: TransportError | None) 
     return CallClass.UNKNOWN
 
 
-# -------------------------------------------------------------- redaction
-
 # VICIdial echoes the sent password, filtered to these characters, in "Login incorrect".
 _VICIDIAL_DELETES_FROM_PASSWORD = re.compile(r"[^A-Za-z0-9_-]")
 _LOGIN_ECHO = re.compile(r"(Login incorrect, please try again: \|[^|\n]*\|)[^|\n]+(?=\|)")
@@ -152,7 +149,7 @@ def _mask_for(variants: Sequence[str]) -> str:
     return next(symbol for symbol in symbols if symbol not in used) * 8
 
 
-# ----------------------------------------------------------------- client
+Fields = list[tuple[str, str]]
 
 
 @dataclass(frozen=True)
@@ -244,23 +241,18 @@ class VicidialClient:
 
     def version(self) -> CallResult:
         # version needs no credentials, so none are sent.
-        return self._call("version", [], reference="", with_credentials=False)
+        return self._call("version", [], reference="", login=False)
 
     @sensitive_variables()
     def _call(
-        self,
-        function: str,
-        params: list[tuple[str, str]],
-        *,
-        reference: str,
-        with_credentials: bool = True,
+        self, function: str, params: Fields, *, reference: str, login: bool = True
     ) -> CallResult:
         config = self.config
         source = _source(config.source_tag, reference)
         credentials = [("user", config.user), ("pass", config.password)]
         # VICIdial logs the last POST field unescaped and answers HTTP 500 when it holds a
         # quote or ends in a backslash, so the strictly alphanumeric source goes last.
-        fields = [("function", function), *(credentials if with_credentials else []), *params]
+        fields = [("function", function), *(credentials if login else []), *params]
         fields.append(("source", source))
         started = time.monotonic()
         status, body, failure = self._send(fields)
@@ -291,7 +283,7 @@ class VicidialClient:
         )
 
     @sensitive_variables()
-    def _send(self, fields: list[tuple[str, str]]) -> tuple[int | None, str, TransportError | None]:
+    def _send(self, fields: Fields) -> tuple[int | None, str, TransportError | None]:
         config = self.config
         as_form = config.method == "POST"
         try:
@@ -333,13 +325,6 @@ def _public_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, "", ""))
 
 
-_BAD_URL_ERRORS = (
-    requests.exceptions.MissingSchema,
-    requests.exceptions.InvalidSchema,
-    requests.exceptions.InvalidURL,
-)
-
-
 def _transport_error(exc: requests.RequestException, config: VicidialConfig) -> TransportError:
     chain = list(_exception_chain(exc))
 
@@ -357,9 +342,9 @@ def _transport_error(exc: requests.RequestException, config: VicidialConfig) -> 
         return TransportError("not_sent", "connection refused" if refused else "could not connect")
     if caused_by(ssl.SSLCertVerificationError):
         return TransportError("not_sent", "TLS certificate verification failed")
-    if isinstance(exc, _BAD_URL_ERRORS):
+    if isinstance(exc, MissingSchema | InvalidSchema | InvalidURL):
         return TransportError("not_sent", "invalid VICIdial URL")
-    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+    if isinstance(exc, ChunkedEncodingError):
         return TransportError("unknown", "response cut off while reading the body")
     if caused_by(http.client.RemoteDisconnected):
         return TransportError("unknown", "connection closed without an answer")

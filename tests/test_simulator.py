@@ -254,6 +254,20 @@ def test_fault_keeps_the_real_body_with_status_or_prefix(sim):
     assert sim.state.alias("xyz200") is None and sim.state.fault is not None
 
 
+def test_reset_keeps_users_and_phones_but_forgets_everything_else(sim):
+    sim.state.add_alias("xyz100", "x", "cc100")
+    sim.state.inject(Fault(status=500, times=None))
+    post(sim, function="version", **{"pass": "wrong"})
+    post(sim, function="unknown", **{"pass": "wrong"})
+    sim.state.reset()
+    assert (sim.state.aliases, sim.state.requests_received, sim.state.fault) == ({}, [], None)
+    assert sim.state.users["6666"].failed_logins == 0
+    assert len(sim.state.phones) == len(DEMO_PHONES)
+    sim.state.inject(Fault(status=500, times=None))
+    sim.state.inject(None)
+    assert post(sim, function="version").status_code == 200
+
+
 def test_fault_resets_the_connection_after_doing_the_work(sim):
     sim.state.inject(Fault(reset=True))
     with pytest.raises(requests.ConnectionError) as raised:

@@ -76,11 +76,8 @@ def test_post_by_default_keeps_the_password_out_of_the_url(sim):
 def test_get_mode_sends_the_same_fields_in_the_query_string(sim):
     result = add(client_for(sim, method="GET"))
     (received,) = sim.state.requests_received
-    assert (result.call_class, result.method, received.method) == (
-        CallClass.SUCCEEDED,
-        "GET",
-        "GET",
-    )
+    assert result.call_class is CallClass.SUCCEEDED
+    assert result.method == received.method == "GET"
     query = parse_qsl(urlsplit(received.path).query)
     assert [name for name, _ in query] == [name for name, _ in result.sent_params]
     assert query[-1] == ("source", "portal42") and received.body == b""
@@ -187,14 +184,17 @@ def forms_of(secret: str) -> list[str]:
     ]
 
 
-def test_wrong_password_is_auth_failed_and_appears_nowhere(sim):
-    result = add(client_for(sim, password=WRONG))
-    assert result.call_class is CallClass.AUTH_FAILED
-    assert result.body == "ERROR: Login incorrect, please try again: |6666|********|BAD|\n"
+def test_wrong_password_is_auth_failed_and_no_password_appears_anywhere(sim):
+    rejected = add(client_for(sim, password=WRONG))
+    assert rejected.call_class is CallClass.AUTH_FAILED
+    assert rejected.body == "ERROR: Login incorrect, please try again: |6666|********|BAD|\n"
     assert sim.state.requests_received[0].params["pass"] == WRONG  # it really was sent
-    everything = repr(result) + repr(client_for(sim, password=WRONG).config)
-    for form in forms_of(WRONG) + forms_of(PASSWORD):
-        assert form not in everything
+    accepted = add(client_for(sim), alias_id="xyz101")
+    assert accepted.call_class is CallClass.SUCCEEDED
+    for secret, result in [(WRONG, rejected), (PASSWORD, accepted)]:
+        everything = repr(result) + repr(client_for(sim, password=secret).config)
+        for form in forms_of(secret):
+            assert form not in everything
 
 
 def test_lockout_blocks_the_right_password_and_ends_15_minutes_after_the_last_login(sim):
@@ -246,10 +246,11 @@ def test_unrecognised_answers_are_unknown(sim, status, body):
 
 
 def test_redirects_are_not_followed(sim):
-    sim.state.inject(Fault(status=302, body="", times=None))
+    sim.state.inject(Fault(status=302, body="", headers={"Location": sim.url}, process=False))
     result = add(client_for(sim))
     assert (result.call_class, result.http_status) == (CallClass.UNKNOWN, 302)
     assert len(sim.state.requests_received) == 1
+    assert sim.state.alias("xyz100") is None
 
 
 def test_read_timeout_is_unknown_and_the_work_may_be_done(sim):

@@ -144,9 +144,15 @@ def test_representative_bodies_parse_to_concrete_values(name):
             ("6666", "0"),
             CallClass.REJECTED,
         ),
+        (
+            "ERROR: add_phone_alias YOU MUST USE ALL REQUIRED FIELDS: |6666|x|Sales - East|",
+            "YOU MUST USE ALL REQUIRED FIELDS",
+            ("6666", "x", "Sales - East", ""),
+            CallClass.REJECTED,
+        ),
     ],
 )
-def test_documented_lines_without_a_fixture(line, reason, data, expected_class):
+def test_lines_beyond_the_fixtures(line, reason, data, expected_class):
     parsed = parse_response(line + "\n")
     assert (parsed.reason, parsed.data, parsed.result_line) == (reason, data, line)
     assert classify(parsed=parsed, transport_error=None) is expected_class

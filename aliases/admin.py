@@ -1,13 +1,60 @@
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
 
 from . import services
+from .audit import AuditContext
 from .errors import PortalError
 from .forms import DecisionForm
-from .models import AliasRequest, RequestedLogin, VicidialCall
+from .models import (
+    AliasRequest,
+    AuditEvent,
+    AuditEventExtension,
+    Extension,
+    RequestedLogin,
+    VicidialCall,
+)
+from .signals import record_permission_denied
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most CAP rows: an exact count of a big audit table is a full scan."""
+
+    CAP = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        return len(self.object_list.values("pk")[: self.CAP + 1])
+
+
+# Each search term is matched exactly on an indexed column, through id subqueries that the
+# database can combine, never with admin's default icontains scan.
+def _requests_with_alias_id(term: str) -> QuerySet:
+    return AliasRequest.objects.filter(alias_id__lower=term).values("pk")
+
+
+def _requests_with_login(term: str) -> QuerySet:
+    return RequestedLogin.objects.filter(login__lower=term).values("request_id")
+
+
+def history_links(logins) -> str:
+    return format_html_join(
+        ", ",
+        '<a href="{}">{}</a>',
+        ((reverse("aliases:extension_history", args=[login]), login) for login in logins),
+    )
+
+
+class BigTableAdminMixin:
+    show_full_result_count = False
+    paginator = CappedCountPaginator
 
 
 class ReadOnlyAdminMixin:
@@ -39,10 +86,16 @@ class VicidialCallInline(ReadOnlyAdminMixin, admin.TabularInline):
 
 
 def _run_service_on_each(modeladmin, request, queryset, service, **kwargs) -> None:
+    context = AuditContext.from_request(request)
     for alias_request in queryset.order_by("pk"):
         try:
-            result = service(request_id=alias_request.pk, actor=request.user, **kwargs)
-        except (PortalError, PermissionDenied) as error:
+            result = service(
+                request_id=alias_request.pk, actor=request.user, context=context, **kwargs
+            )
+        except PermissionDenied as error:
+            record_permission_denied(request, str(error))
+            modeladmin.message_user(request, f"#{alias_request.pk}: {error}", messages.ERROR)
+        except PortalError as error:
             modeladmin.message_user(request, f"#{alias_request.pk}: {error}", messages.ERROR)
         except ValidationError as error:
             modeladmin.message_user(
@@ -71,7 +124,7 @@ def _ask_for_note(modeladmin, request, queryset, title: str, action: str):
 
 
 @admin.register(AliasRequest)
-class AliasRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class AliasRequestAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "alias_id",
@@ -109,19 +162,18 @@ class AliasRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
     @admin.display(description="Phone logins")
     def logins_display(self, obj: AliasRequest) -> str:
-        return ", ".join(obj.phone_logins)
+        return history_links(obj.phone_logins)
 
     def get_search_results(self, request, queryset, search_term):
-        # Exact matches on indexed columns instead of admin's default icontains scan.
         term = search_term.strip()
         if not term:
             return queryset, False
         matches = (
             Q(alias_id__lower=term.lower())
-            | Q(logins__login__lower=term.lower())
-            | Q(requester__username=term)
+            | Q(pk__in=_requests_with_login(term.lower()))
+            | Q(requester__in=get_user_model().objects.filter(username=term).values("pk"))
         )
-        return queryset.filter(matches).distinct(), True
+        return queryset.filter(matches), False
 
     def has_decide_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("aliases.decide_aliasrequest")
@@ -144,7 +196,7 @@ class AliasRequestAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 
 @admin.register(VicidialCall)
-class VicidialCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class VicidialCallAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = [
         "id",
         "request",
@@ -158,6 +210,77 @@ class VicidialCallAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["result", "function", "started_at"]
     list_select_related = ["request"]
-    search_fields = ["=request__alias_id", "=source"]
+    search_fields = ["=source"]
+    search_help_text = "Exact alias ID, exact phone login, or the source tag sent."
     readonly_fields = [field.name for field in VicidialCall._meta.fields]
     fields = readonly_fields
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip().lower()
+        if not term:
+            return queryset, False
+        matches = (
+            Q(request__in=_requests_with_alias_id(term))
+            | Q(request__in=_requests_with_login(term))
+            | Q(source__lower=term)
+        )
+        return queryset.filter(matches), False
+
+
+@admin.register(Extension)
+class ExtensionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["login", "extension", "protocol", "known_to_vicidial", "history", "updated_at"]
+    list_filter = ["protocol", "known_to_vicidial"]
+    search_fields = ["login"]
+    search_help_text = "Exact phone login."
+    readonly_fields = [field.name for field in Extension._meta.fields]
+    fields = readonly_fields
+
+    @admin.display(description="History")
+    def history(self, obj: Extension) -> str:
+        url = reverse("aliases:extension_history", args=[obj.login])
+        return format_html('<a href="{}">history</a>', url)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip().lower()
+        if not term:
+            return queryset, False
+        return queryset.filter(login__lower=term), False
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "sequence",
+        "occurred_at",
+        "event_type",
+        "actor_username",
+        "actor_role",
+        "request",
+        "extension_links",
+        "outcome",
+        "correlation_id",
+    ]
+    list_filter = ["event_type", "outcome", "occurred_at"]
+    list_select_related = ["request"]
+    search_fields = ["=correlation_id"]
+    search_help_text = "Exact extension, alias ID, actor username or correlation ID."
+    date_hierarchy = "occurred_at"
+    readonly_fields = [field.name for field in AuditEvent._meta.fields]
+    fields = readonly_fields
+
+    @admin.display(description="Extensions")
+    def extension_links(self, obj: AuditEvent) -> str:
+        return history_links(obj.extensions)
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip().lower()
+        if not term:
+            return queryset, False
+        matches = (
+            Q(pk__in=AuditEventExtension.objects.filter(login__lower=term).values("event_id"))
+            | Q(request__in=_requests_with_alias_id(term))
+            | Q(actor_username__lower=term)
+            | Q(correlation_id=term)
+        )
+        return queryset.filter(matches), False

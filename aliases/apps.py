@@ -12,4 +12,4 @@ class AliasesConfig(AppConfig):
         # Lets `login__lower=...` hit the LOWER(login) index on SQLite and PostgreSQL alike.
         CharField.register_lookup(Lower)
 
-        from . import checks  # noqa: F401  (registers configuration checks)
+        from . import checks, signals  # noqa: F401  (registers checks and audit receivers)

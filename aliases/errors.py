@@ -15,3 +15,7 @@ class DuplicateAliasId(PortalError):
 
 class FourEyesViolation(PortalError):
     pass
+
+
+class AuditTrailIsAppendOnly(PortalError):
+    pass

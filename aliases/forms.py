@@ -2,7 +2,7 @@ from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 
-from .models import AliasRequest
+from .models import AliasRequest, AuditEvent
 from .validators import parse_phone_logins, validate_alias_id, validate_alias_name
 
 
@@ -55,3 +55,22 @@ class RequestSearchForm(forms.Form):
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *AliasRequest.Status.choices]
     )
+
+
+class AuditFilterForm(forms.Form):
+    extension = forms.CharField(required=False, max_length=100, label="Exact extension")
+    alias_id = forms.CharField(required=False, max_length=20, label="Alias ID")
+    actor = forms.CharField(required=False, max_length=150, label="Actor (username)")
+    correlation_id = forms.CharField(required=False, max_length=32, label="Correlation ID")
+    event_type = forms.ChoiceField(
+        required=False, choices=[("", "Any event"), *AuditEvent.Type.choices]
+    )
+    outcome = forms.CharField(required=False, max_length=40)
+    since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+
+    def active_filters(self) -> dict[str, object]:
+        """The filters in effect, as recorded in the audit trail when someone looks."""
+        if not self.is_valid():
+            return {}
+        return {name: value for name, value in self.cleaned_data.items() if value}

@@ -1,14 +1,26 @@
 """Read-side queries; who may see what is decided here and nowhere else."""
 
+from datetime import date
+
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, QuerySet
 
-from .models import AliasRequest, RequestedLogin, VicidialCall
+from .models import (
+    AliasRequest,
+    AuditEvent,
+    AuditEventExtension,
+    Extension,
+    RequestedLogin,
+    VicidialCall,
+)
 
 
 def _with_related(queryset: QuerySet[AliasRequest]) -> QuerySet[AliasRequest]:
     return queryset.select_related("requester", "decided_by").prefetch_related(
-        Prefetch("logins", queryset=RequestedLogin.objects.order_by("position"))
+        Prefetch(
+            "logins",
+            queryset=RequestedLogin.objects.select_related("extension").order_by("position"),
+        )
     )
 
 
@@ -52,3 +64,56 @@ def alias_requests_search(
 
 def calls_for_request(*, alias_request: AliasRequest) -> QuerySet[VicidialCall]:
     return alias_request.calls.order_by("started_at", "id")
+
+
+def audit_events_filtered(
+    *,
+    extension: str = "",
+    alias_id: str = "",
+    actor: str = "",
+    correlation_id: str = "",
+    event_type: str = "",
+    outcome: str = "",
+    since: date | None = None,
+    until: date | None = None,
+) -> QuerySet[AuditEvent]:
+    """Audit events matching every filter given; each filter is an exact, indexed match."""
+    queryset = AuditEvent.objects.select_related("request", "call")
+    if extension:
+        queryset = queryset.filter(
+            pk__in=AuditEventExtension.objects.filter(
+                login__lower=extension.strip().lower()
+            ).values("event_id")
+        )
+    if alias_id:
+        queryset = queryset.filter(request__alias_id__lower=alias_id.strip().lower())
+    if actor:
+        queryset = queryset.filter(actor_username__lower=actor.strip().lower())
+    if correlation_id:
+        queryset = queryset.filter(correlation_id=correlation_id.strip().lower())
+    if event_type:
+        queryset = queryset.filter(event_type=event_type)
+    if outcome:
+        queryset = queryset.filter(outcome=outcome)
+    if since:
+        queryset = queryset.filter(occurred_at__date__gte=since)
+    if until:
+        queryset = queryset.filter(occurred_at__date__lte=until)
+    return queryset.order_by("-sequence")
+
+
+def aliases_mapped_to(*, login: str) -> QuerySet[AliasRequest]:
+    """Aliases the portal created in VICIdial that ring this extension."""
+    return _with_related(
+        AliasRequest.objects.filter(
+            status=AliasRequest.Status.SUCCEEDED, logins__login__lower=login.lower()
+        )
+    ).distinct()
+
+
+def extension_by_login(*, login: str) -> Extension | None:
+    return Extension.objects.filter(login__lower=login.lower()).first()
+
+
+def request_timeline(*, alias_request: AliasRequest) -> QuerySet[AuditEvent]:
+    return alias_request.audit_events.select_related("call").order_by("sequence")

@@ -1,15 +1,18 @@
 from django.urls import path
 
-from . import views
+from .views import audit, requests
 
 app_name = "aliases"
 
 urlpatterns = [
-    path("", views.home, name="home"),
-    path("requests/", views.request_list, name="request_list"),
-    path("requests/new/", views.request_new, name="request_new"),
-    path("requests/<int:pk>/", views.request_detail, name="request_detail"),
-    path("requests/<int:pk>/approve/", views.request_approve, name="request_approve"),
-    path("requests/<int:pk>/reject/", views.request_reject, name="request_reject"),
-    path("requests/<int:pk>/cancel/", views.request_cancel, name="request_cancel"),
+    path("", requests.home, name="home"),
+    path("requests/", requests.request_list, name="request_list"),
+    path("requests/new/", requests.request_new, name="request_new"),
+    path("requests/<int:pk>/", requests.request_detail, name="request_detail"),
+    path("requests/<int:pk>/approve/", requests.request_approve, name="request_approve"),
+    path("requests/<int:pk>/reject/", requests.request_reject, name="request_reject"),
+    path("requests/<int:pk>/cancel/", requests.request_cancel, name="request_cancel"),
+    path("audit/", audit.audit_list, name="audit_list"),
+    path("audit/export.<str:fmt>", audit.audit_export, name="audit_export"),
+    path("extensions/<str:login>/", audit.extension_history, name="extension_history"),
 ]

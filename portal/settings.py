@@ -139,3 +139,5 @@ LOGGING = {
 }
 # Base delay before retrying a call that never reached VICIdial (doubled, with jitter).
 VICIDIAL_RETRY_BACKOFF = env.float("VICIDIAL_RETRY_BACKOFF", default=0.5)
+# Only behind a proxy that sets X-Forwarded-For: the audit trail then records its last hop.
+AUDIT_TRUST_X_FORWARDED_FOR = env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False)

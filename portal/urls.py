@@ -11,3 +11,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("aliases.urls")),
 ]
+
+handler403 = "aliases.views.errors.permission_denied"

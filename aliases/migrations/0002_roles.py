@@ -1,7 +1,8 @@
 """The three portal roles as groups, with exactly the permissions each role needs."""
 
-from django.contrib.auth.management import create_permissions
 from django.db import migrations
+
+from aliases.role_permissions import grant
 
 ROLE_PERMISSIONS = {
     "Supervisors": ["add_aliasrequest", "view_aliasrequest", "cancel_own_aliasrequest"],
@@ -22,23 +23,7 @@ ROLE_PERMISSIONS = {
 
 
 def create_roles(apps, schema_editor):
-    # Permissions normally appear after the last migration; these groups need them now.
-    app_config = apps.get_app_config("aliases")
-    app_config.models_module = True
-    create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
-
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for group_name, codenames in ROLE_PERMISSIONS.items():
-        group, _ = Group.objects.get_or_create(name=group_name)
-        permissions = Permission.objects.filter(
-            content_type__app_label="aliases", codename__in=codenames
-        )
-        missing = set(codenames) - {permission.codename for permission in permissions}
-        if missing:
-            raise RuntimeError(f"Permissions missing for {group_name}: {sorted(missing)}")
-        group.permissions.set(permissions)
+    grant(apps, ROLE_PERMISSIONS)
 
 
 def remove_roles(apps, schema_editor):

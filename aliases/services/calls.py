@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 
+from ..audit import AuditContext, EventType, record
 from ..models import AliasRequest, VicidialCall
 from ..vicidial import CallClass, CallResult, VicidialClient
 
@@ -40,7 +41,13 @@ def _call_started(*, alias_request: AliasRequest, actor: AbstractBaseUser, attem
     )
 
 
-def _call_finished(call: VicidialCall, result: CallResult) -> None:
+def _call_finished(
+    call: VicidialCall,
+    result: CallResult,
+    *,
+    actor: AbstractBaseUser,
+    context: AuditContext | None,
+) -> None:
     call.method = result.method
     call.url = result.url
     call.sent_params = [list(pair) for pair in result.sent_params]
@@ -54,7 +61,23 @@ def _call_finished(call: VicidialCall, result: CallResult) -> None:
     call.transport_error = result.transport_error
     call.duration_ms = result.duration_ms
     call.finished_at = timezone.now()
-    call.save()
+    with transaction.atomic():
+        call.save()
+        record(
+            event_type=EventType.VICIDIAL_CALL,
+            actor=actor,
+            context=context,
+            request=call.request,
+            call=call,
+            outcome=call.result,
+            reason=describe_result(result),
+            changes={
+                "function": call.function,
+                "attempt": call.attempt,
+                "http_status": call.http_status,
+                "duration_ms": call.duration_ms,
+            },
+        )
 
 
 def describe_result(result: CallResult) -> str:
@@ -72,6 +95,7 @@ def create_alias_in_vicidial(
     alias_request: AliasRequest,
     actor: AbstractBaseUser,
     client: VicidialClient | None = None,
+    context: AuditContext | None = None,
 ) -> AliasRequest:
     client = client or VicidialClient()
     for attempt in range(1, MAX_ATTEMPTS_WHEN_NOT_SENT + 1):
@@ -82,16 +106,26 @@ def create_alias_in_vicidial(
             phone_logins=alias_request.phone_logins,
             reference=str(alias_request.pk),
         )
-        _call_finished(call, result)
+        _call_finished(call, result, actor=actor, context=context)
         if result.call_class != CallClass.NOT_SENT or attempt == MAX_ATTEMPTS_WHEN_NOT_SENT:
             break
         time.sleep(_backoff_seconds(attempt))
 
     with transaction.atomic():
         alias_request = AliasRequest.objects.select_for_update().get(pk=alias_request.pk)
+        previous_status = alias_request.status
         alias_request.move_to(OUTCOME_STATUS[result.call_class])
         alias_request.outcome_reason = describe_result(result)
         if alias_request.is_final:
             alias_request.completed_at = timezone.now()
         alias_request.save()
+        record(
+            event_type=EventType.REQUEST_COMPLETED,
+            actor=actor,
+            context=context,
+            request=alias_request,
+            outcome=alias_request.status,
+            reason=alias_request.outcome_reason,
+            changes={"status": [previous_status, alias_request.status]},
+        )
     return alias_request

@@ -5,8 +5,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from ..audit import AuditContext, EventType, record
 from ..errors import DuplicateAliasId, FourEyesViolation, InvalidTransition
-from ..models import AliasRequest, RequestedLogin
+from ..models import AliasRequest, Extension, RequestedLogin
 from ..validators import parse_phone_logins, validate_alias_id, validate_alias_name
 from ..vicidial import VicidialClient
 from .calls import create_alias_in_vicidial
@@ -42,6 +43,7 @@ def alias_request_submit(
     alias_name: str,
     phone_logins: Sequence[str] | str,
     justification: str,
+    context: AuditContext | None = None,
 ) -> AliasRequest:
     _require_perm(requester, "aliases.add_aliasrequest", "request phone aliases")
     if isinstance(phone_logins, str):
@@ -62,15 +64,66 @@ def alias_request_submit(
                 justification=justification.strip(),
                 requester=requester,
             )
+            catalogue = _catalogue_entries(phone_logins)
             RequestedLogin.objects.bulk_create(
-                RequestedLogin(request=alias_request, login=login, position=position)
+                RequestedLogin(
+                    request=alias_request,
+                    login=login,
+                    position=position,
+                    extension=catalogue.get(login.lower()),
+                )
                 for position, login in enumerate(phone_logins)
+            )
+            record(
+                event_type=EventType.REQUEST_CREATED,
+                actor=requester,
+                context=context,
+                request=alias_request,
+                extensions=phone_logins,
+                outcome=Status.PENDING,
+                changes={
+                    "status": [None, Status.PENDING],
+                    "alias_id": [None, alias_id],
+                    "alias_name": [None, alias_name],
+                    "phone_logins": [None, list(phone_logins)],
+                },
             )
     except IntegrityError:
         # Two submissions raced past the check above; the partial unique index decided.
         _ensure_alias_id_free(alias_id)
         raise
     return alias_request
+
+
+def _catalogue_entries(logins: Sequence[str]) -> dict[str, Extension]:
+    lowered = [login.lower() for login in logins]
+    return {
+        entry.login.lower(): entry for entry in Extension.objects.filter(login__lower__in=lowered)
+    }
+
+
+def _record_decision(
+    alias_request: AliasRequest,
+    *,
+    event_type: str,
+    actor: AbstractBaseUser,
+    context: AuditContext | None,
+    previous_status: str,
+) -> None:
+    changes = {"status": [previous_status, alias_request.status]}
+    if alias_request.decided_by_id:
+        changes["decided_by"] = [None, alias_request.decided_by.get_username()]
+    if alias_request.decision_note:
+        changes["decision_note"] = ["", alias_request.decision_note]
+    record(
+        event_type=event_type,
+        actor=actor,
+        context=context,
+        request=alias_request,
+        outcome=alias_request.status,
+        reason=alias_request.decision_note,
+        changes=changes,
+    )
 
 
 def _lock_pending(request_id: int) -> AliasRequest:
@@ -89,6 +142,7 @@ def alias_request_approve(
     actor: AbstractBaseUser,
     note: str = "",
     client: VicidialClient | None = None,
+    context: AuditContext | None = None,
 ) -> AliasRequest:
     """Approve a pending request and create the alias in VICIdial.
 
@@ -107,10 +161,25 @@ def alias_request_approve(
         alias_request.decided_at = timezone.now()
         alias_request.decision_note = note.strip()
         alias_request.save()
-    return create_alias_in_vicidial(alias_request=alias_request, actor=actor, client=client)
+        _record_decision(
+            alias_request,
+            event_type=EventType.REQUEST_APPROVED,
+            actor=actor,
+            context=context,
+            previous_status=Status.PENDING,
+        )
+    return create_alias_in_vicidial(
+        alias_request=alias_request, actor=actor, client=client, context=context
+    )
 
 
-def alias_request_reject(*, request_id: int, actor: AbstractBaseUser, note: str) -> AliasRequest:
+def alias_request_reject(
+    *,
+    request_id: int,
+    actor: AbstractBaseUser,
+    note: str,
+    context: AuditContext | None = None,
+) -> AliasRequest:
     _require_perm(actor, "aliases.decide_aliasrequest", "reject alias requests")
     if not note.strip():
         raise ValidationError("Give the requester a reason for the rejection.", code="required")
@@ -125,10 +194,19 @@ def alias_request_reject(*, request_id: int, actor: AbstractBaseUser, note: str)
         alias_request.decided_at = alias_request.completed_at = timezone.now()
         alias_request.decision_note = note.strip()
         alias_request.save()
+        _record_decision(
+            alias_request,
+            event_type=EventType.REQUEST_REJECTED,
+            actor=actor,
+            context=context,
+            previous_status=Status.PENDING,
+        )
     return alias_request
 
 
-def alias_request_cancel(*, request_id: int, actor: AbstractBaseUser) -> AliasRequest:
+def alias_request_cancel(
+    *, request_id: int, actor: AbstractBaseUser, context: AuditContext | None = None
+) -> AliasRequest:
     _require_perm(actor, "aliases.cancel_own_aliasrequest", "cancel alias requests")
     with transaction.atomic():
         alias_request = _lock_pending(request_id)
@@ -137,4 +215,11 @@ def alias_request_cancel(*, request_id: int, actor: AbstractBaseUser) -> AliasRe
         alias_request.move_to(Status.CANCELLED)
         alias_request.completed_at = timezone.now()
         alias_request.save()
+        _record_decision(
+            alias_request,
+            event_type=EventType.REQUEST_CANCELLED,
+            actor=actor,
+            context=context,
+            previous_status=Status.PENDING,
+        )
     return alias_request

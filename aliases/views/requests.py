@@ -6,10 +6,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import selectors, services
-from .errors import PortalError
-from .forms import AliasRequestForm, DecisionForm, RequestSearchForm
-from .models import AliasRequest
+from .. import selectors, services
+from ..audit import AuditContext
+from ..errors import PortalError
+from ..forms import AliasRequestForm, DecisionForm, RequestSearchForm
+from ..models import AliasRequest
 
 PAGE_SIZE = 25
 
@@ -58,7 +59,9 @@ def request_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             alias_request = services.alias_request_submit(
-                requester=request.user, **form.cleaned_data
+                requester=request.user,
+                context=AuditContext.from_request(request),
+                **form.cleaned_data,
             )
         except (PortalError, ValidationError) as error:
             form.add_error(None, error if isinstance(error, ValidationError) else str(error))
@@ -76,6 +79,8 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "alias_request": alias_request,
         "calls": selectors.calls_for_request(alias_request=alias_request),
+        "timeline": selectors.request_timeline(alias_request=alias_request),
+        "can_see_history": user.has_perm("aliases.view_auditevent"),
         "decision_form": DecisionForm(),
         "can_decide": alias_request.status == AliasRequest.Status.PENDING
         and user.has_perm("aliases.decide_aliasrequest")
@@ -95,7 +100,10 @@ def _decide(request: HttpRequest, pk: int, service, done_message: str) -> HttpRe
         return redirect("aliases:request_detail", pk=alias_request.pk)
     try:
         alias_request = service(
-            request_id=alias_request.pk, actor=request.user, note=form.cleaned_data["note"]
+            request_id=alias_request.pk,
+            actor=request.user,
+            note=form.cleaned_data["note"],
+            context=AuditContext.from_request(request),
         )
     except (PortalError, ValidationError) as error:
         _report_failure(request, error)
@@ -124,7 +132,11 @@ def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
 def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     alias_request = _get_request_for_user(request, pk)
     try:
-        services.alias_request_cancel(request_id=alias_request.pk, actor=request.user)
+        services.alias_request_cancel(
+            request_id=alias_request.pk,
+            actor=request.user,
+            context=AuditContext.from_request(request),
+        )
     except PortalError as error:
         _report_failure(request, error)
     else:

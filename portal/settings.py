@@ -141,3 +141,5 @@ LOGGING = {
 VICIDIAL_RETRY_BACKOFF = env.float("VICIDIAL_RETRY_BACKOFF", default=0.5)
 # Only behind a proxy that sets X-Forwarded-For: the audit trail then records its last hop.
 AUDIT_TRUST_X_FORWARDED_FOR = env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False)
+# Optional read-only access to VICIdial's own database, to sync the extension catalogue.
+VICIDIAL_DB_URL = env.str("VICIDIAL_DB_URL", default="")

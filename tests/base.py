@@ -1,9 +1,11 @@
 """Personas and helpers shared by the tests."""
 
+from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
 
 from aliases.models import AliasRequest
+from aliases.role_permissions import ROLE_PERMISSIONS, grant
 from aliases.roles import Role
 from aliases.services import alias_request_submit
 
@@ -20,6 +22,9 @@ PERSONAS = {
 
 
 def make_user(username: str, roles: list[Role]) -> AbstractBaseUser:
+    # Transactional tests flush the tables, groups made by data migrations included.
+    if Group.objects.count() < len(ROLE_PERMISSIONS):
+        grant(apps, ROLE_PERMISSIONS)
     user = get_user_model().objects.create_user(
         username=username,
         password=PASSWORD,

@@ -26,7 +26,7 @@ def install_triggers(apps, schema_editor):
     # PostgreSQL is the production database; SQLite relies on the model's own refusal.
     if schema_editor.connection.vendor != "postgresql":
         return
-    schema_editor.execute(FUNCTION_SQL)
+    schema_editor.execute(FUNCTION_SQL, params=None)
     for table in APPEND_ONLY_TABLES:
         schema_editor.execute(TRIGGER_SQL.format(table=table))
 

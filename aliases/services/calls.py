@@ -71,11 +71,14 @@ def _call_finished(
             call=call,
             outcome=call.result,
             reason=describe_result(result),
+            # VICIdial's raw answer goes into the hashed event, so it is tamper-evident too.
             changes={
                 "function": call.function,
                 "attempt": call.attempt,
+                "sent_params": call.sent_params,
                 "http_status": call.http_status,
                 "duration_ms": call.duration_ms,
+                "response_body": call.response_body,
             },
         )
 

@@ -39,6 +39,13 @@ CSV_COLUMNS = [
 ]
 
 
+def _page_of(events, request: HttpRequest):
+    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    # Read the rows now: recording this very look must not shift what the page shows.
+    page.object_list = list(page.object_list)
+    return page
+
+
 def _record_look(request: HttpRequest, event_type: str, **details) -> None:
     with transaction.atomic():
         record(
@@ -56,7 +63,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
     filters = form.active_filters()
     events = selectors.audit_events_filtered(**filters)
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = _page_of(events, request)
     _record_look(
         request,
         EventType.AUDIT_VIEWED,
@@ -73,8 +80,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 def extension_history(request: HttpRequest, login: str) -> HttpResponse:
     if not all(LOGIN_CHARS.fullmatch(char) for char in login):
         raise Http404("No such extension.")
-    events = selectors.audit_events_filtered(extension=login)
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = _page_of(selectors.audit_events_filtered(extension=login), request)
     _record_look(
         request,
         EventType.AUDIT_VIEWED,

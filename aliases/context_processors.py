@@ -1,12 +1,16 @@
 from django.http import HttpRequest
 
 from .roles import Role, roles_of
+from .services import vicidial_circuit
 
 
 def portal_roles(request: HttpRequest) -> dict[str, object]:
     roles = roles_of(request.user)
-    return {
+    context: dict[str, object] = {
         "is_supervisor": Role.SUPERVISOR in roles,
         "is_admin": Role.ADMIN in roles,
         "is_auditor": Role.AUDITOR in roles,
     }
+    if Role.ADMIN in roles or Role.AUDITOR in roles:
+        context["vicidial_circuit"] = vicidial_circuit()
+    return context

@@ -19,3 +19,13 @@ class FourEyesViolation(PortalError):
 
 class AuditTrailIsAppendOnly(PortalError):
     pass
+
+
+class VicidialCallsStopped(PortalError):
+    """VICIdial refused the portal's credentials; calls wait for an admin to resume them."""
+
+
+class DuplicateSubmission(PortalError):
+    def __init__(self, message: str, *, request_id: int) -> None:
+        super().__init__(message)
+        self.request_id = request_id

@@ -1,3 +1,5 @@
+import uuid
+
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
@@ -29,14 +31,39 @@ class AliasRequestForm(forms.Form):
         max_length=2000,
         help_text="Why is the alias needed? The approving admin sees this.",
     )
+    submission_token = forms.UUIDField(widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("initial", {}).setdefault("submission_token", uuid.uuid4())
         super().__init__(*args, **kwargs)
+        self.token_was_missing = False
+        if self.is_bound and not self.data.get("submission_token"):
+            # Refuse this post, but hand out a fresh token so the redisplayed form works.
+            self.token_was_missing = True
+            self.data = self.data.copy()
+            self.data["submission_token"] = str(self.initial["submission_token"])
         self.helper = FormHelper()
         self.helper.add_input(Submit("submit", "Submit request"))
 
     def clean_phone_logins(self) -> list[str]:
         return parse_phone_logins(self.cleaned_data["phone_logins"])
+
+    def clean(self):
+        if self.token_was_missing:
+            raise forms.ValidationError(
+                "This form had expired. Check the values and submit again.", code="no_token"
+            )
+        return super().clean()
+
+
+class SettleForm(forms.Form):
+    exists_in_vicidial = forms.TypedChoiceField(
+        choices=[("yes", "The alias is in VICIdial"), ("no", "The alias is not in VICIdial")],
+        coerce=lambda value: value == "yes",
+    )
+    note = forms.CharField(
+        max_length=2000, widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"})
+    )
 
 
 class DecisionForm(forms.Form):

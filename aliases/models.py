@@ -54,6 +54,8 @@ class AliasRequest(models.Model):
     )
     decision_note = models.TextField(max_length=2000, blank=True)
     outcome_reason = models.TextField(blank=True)
+    # Issued with the form and spent by the first submission: a double post creates one request.
+    submission_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     decided_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
@@ -223,6 +225,11 @@ class AuditEvent(models.Model):
         REQUEST_REJECTED = "request.rejected", "Request rejected"
         REQUEST_CANCELLED = "request.cancelled", "Request cancelled"
         REQUEST_COMPLETED = "request.completed", "Request outcome recorded"
+        REQUEST_RETRIED = "request.retried", "Request retried"
+        REQUEST_VERIFIED = "request.verified", "Request verified by an admin"
+        CALL_RECONCILED = "vicidial.call_reconciled", "Stale call reconciled"
+        CIRCUIT_OPENED = "vicidial.circuit_opened", "VICIdial calls stopped"
+        CIRCUIT_RESET = "vicidial.circuit_reset", "VICIdial calls resumed"
         VICIDIAL_CALL = "vicidial.call", "VICIdial call made"
         PERMISSION_DENIED = "access.denied", "Permission denied"
         LOGIN_SUCCEEDED = "auth.login", "Logged in"
@@ -231,6 +238,7 @@ class AuditEvent(models.Model):
         AUDIT_VIEWED = "audit.viewed", "Audit viewed"
         AUDIT_EXPORTED = "audit.exported", "Audit exported"
         EXTENSIONS_IMPORTED = "extensions.imported", "Extensions imported"
+        EXTENSIONS_SYNCED = "extensions.synced", "Extensions synced from VICIdial"
 
     sequence = models.PositiveBigIntegerField(unique=True)
     occurred_at = models.DateTimeField(db_index=True)
@@ -320,3 +328,33 @@ class AuditChainHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit chain head #{self.sequence}"
+
+
+class VicidialCircuit(models.Model):
+    """Stops all VICIdial calls after VICIdial refused the portal's credentials.
+
+    VICIdial locks an API user for 15 minutes after 10 bad logins, and a locked user fails
+    every function, so the portal stops by itself and waits for an admin; it never probes.
+    """
+
+    is_open = models.BooleanField(default=False)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    opened_by_call = models.ForeignKey(
+        VicidialCall, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reset_at = models.DateTimeField(null=True, blank=True)
+    reset_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = "VICIdial circuit breaker"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="vicidialcircuit_single_row")]
+
+    def __str__(self) -> str:
+        return "open" if self.is_open else "closed"

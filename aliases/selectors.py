@@ -111,6 +111,10 @@ def aliases_mapped_to(*, login: str) -> QuerySet[AliasRequest]:
     ).distinct()
 
 
+def extension_catalogue(*, limit: int = 500) -> QuerySet[Extension]:
+    return Extension.objects.order_by("login")[:limit]
+
+
 def extension_by_login(*, login: str) -> Extension | None:
     return Extension.objects.filter(login__lower=login.lower()).first()
 

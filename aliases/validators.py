@@ -20,7 +20,7 @@ ALIAS_NAME_LENGTH = (2, 50)
 LOGINS_JOINED_LENGTH = (2, 255)
 
 
-def _describe(char: str) -> str:
+def describe_character(char: str) -> str:
     if char == " ":
         return "space"
     if char.isprintable():
@@ -31,7 +31,7 @@ def _describe(char: str) -> str:
 def _reject_foreign_characters(value: str, allowed: re.Pattern[str], what: str) -> None:
     bad = sorted({char for char in value if not allowed.fullmatch(char)}, key=value.index)
     if bad:
-        listed = ", ".join(_describe(char) for char in bad)
+        listed = ", ".join(describe_character(char) for char in bad)
         raise ValidationError(
             "%(what)s contains characters VICIdial would silently delete: %(listed)s.",
             code="invalid_characters",

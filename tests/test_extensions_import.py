@@ -7,7 +7,8 @@ from django.core.management import CommandError, call_command
 from aliases.audit import EventType, verify_chain
 from aliases.models import AuditEvent, Extension
 from aliases.services import extensions as service
-from aliases.services.extensions import RowError, extensions_import_csv
+from aliases.services.extension_csv import RowError
+from aliases.services.extensions import extensions_import_csv
 
 GOOD = """login,protocol,extension,description,server_ip,known_to_vicidial
 cc100,SIP,100,Front desk,10.0.0.5,yes

@@ -171,3 +171,24 @@ def test_audit_admin_searches_exact_extension_and_refuses_writes(story):
         reverse("admin:aliases_auditevent_delete", args=[event.pk]), {"post": "yes"}
     )
     assert delete.status_code == 403
+
+
+def test_request_form_and_approval_screen_show_protocols(client_for, users):
+    Extension.objects.create(login="1001", protocol="SIP", description="Front desk")
+    Extension.objects.create(login="2001", protocol="IAX2", description="Branch office")
+    form_page = client_for("supervisor").get(reverse("aliases:request_new")).content.decode()
+    assert "Front desk" in form_page and "IAX2" in form_page
+    alias_request = submit(users["supervisor"], logins="1001,2001,cc100")
+    approval = client_for("admin").get(reverse("aliases:request_detail", args=[alias_request.pk]))
+    phones = approval.content.decode().split('data-testid="phones"')[1].split("</dd>")[0]
+    assert phones.index("1001") < phones.index("SIP") < phones.index("2001") < phones.index("IAX2")
+    assert "not in catalogue" in phones.rsplit("cc100", 1)[1]
+
+
+def test_extension_lookup_opens_the_history(client_for):
+    auditor = client_for("auditor")
+    response = auditor.get(reverse("aliases:extension_lookup"), {"login": " 1001 "})
+    assert response["Location"] == reverse("aliases:extension_history", args=["1001"])
+    response = auditor.get(reverse("aliases:extension_lookup"), {"login": "10 01"}, follow=True)
+    assert "Enter a phone login" in response.content.decode()
+    assert history(auditor, login="bad.login").status_code == 404

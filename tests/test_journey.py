@@ -1,5 +1,7 @@
 """The main path over HTTP with Django's test client, against the simulator as a real server."""
 
+import uuid
+
 import pytest
 from django.urls import reverse
 
@@ -26,7 +28,9 @@ def approve(client, alias_request, note="ok"):
 
 def test_supervisor_submits_admin_approves_alias_exists_in_vicidial(client_for, simulator):
     supervisor = client_for("supervisor")
-    response = supervisor.post(reverse("aliases:request_new"), NEW_REQUEST)
+    response = supervisor.post(
+        reverse("aliases:request_new"), {**NEW_REQUEST, "submission_token": uuid.uuid4()}
+    )
     alias_request = AliasRequest.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("aliases:request_detail", args=[alias_request.pk])

@@ -124,7 +124,7 @@ def test_cancel_only_own_pending(users):
 def test_decided_request_cannot_be_decided_again(users):
     alias_request = submit(users["supervisor"])
     services.alias_request_reject(request_id=alias_request.pk, actor=users["admin"], note="No.")
-    with pytest.raises(InvalidTransition, match="already rejected"):
+    with pytest.raises(InvalidTransition, match=r"already decided \(rejected\)"):
         services.alias_request_approve(request_id=alias_request.pk, actor=users["admin2"])
     with pytest.raises(InvalidTransition):
         services.alias_request_cancel(request_id=alias_request.pk, actor=users["supervisor"])

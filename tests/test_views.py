@@ -1,5 +1,7 @@
 """Each portal view: it works, wrong methods get 405, outsiders 404, wrong roles 403."""
 
+import uuid
+
 import pytest
 from django.urls import reverse
 
@@ -58,6 +60,7 @@ def test_new_request_form_rejects_what_vicidial_would_mangle(client_for):
             "alias_name": 'A&B "quoted"',
             "phone_logins": "cc100,bb100,",
             "justification": "x",
+            "submission_token": uuid.uuid4(),
         },
     )
     assert response.status_code == 200
@@ -76,6 +79,7 @@ def test_new_request_form_refuses_a_taken_alias_id(client_for, pending):
             "alias_name": "Sales",
             "phone_logins": "1001",
             "justification": "x",
+            "submission_token": uuid.uuid4(),
         },
     )
     assert response.status_code == 200
@@ -173,3 +177,49 @@ def test_supervisor_list_shows_only_own_requests(client_for, users):
     page = client_for("supervisor").get(reverse("aliases:request_list")).content.decode()
     assert "mine_1" in page
     assert "theirs_1" not in page
+
+
+def test_double_submit_creates_one_request(client_for):
+    supervisor = client_for("supervisor")
+    form = supervisor.get(reverse("aliases:request_new")).context["form"]
+    data = {
+        "alias_id": "twice_1",
+        "alias_name": "Twice",
+        "phone_logins": "1001",
+        "justification": "x",
+        "submission_token": form.initial["submission_token"],
+    }
+    first = supervisor.post(reverse("aliases:request_new"), data)
+    second = supervisor.post(reverse("aliases:request_new"), data, follow=True)
+    alias_request = AliasRequest.objects.get()
+    assert first["Location"] == reverse("aliases:request_detail", args=[alias_request.pk])
+    assert second.redirect_chain[-1][0] == first["Location"]
+    assert f"already submitted as request #{alias_request.pk}" in second.content.decode()
+
+
+def test_a_form_without_its_token_is_refused(client_for):
+    response = client_for("supervisor").post(
+        reverse("aliases:request_new"),
+        {"alias_id": "no_token", "alias_name": "x y", "phone_logins": "1001", "justification": "x"},
+    )
+    assert "form had expired" in response.content.decode()
+    assert response.context["form"]["submission_token"].value()
+    assert not AliasRequest.objects.exists()
+
+
+def test_someone_elses_token_is_not_a_way_in(client_for, users):
+    token = uuid.uuid4()
+    submit(users["supervisor"], alias_id="first_1")
+    AliasRequest.objects.update(submission_token=token)
+    response = client_for("supervisor2").post(
+        reverse("aliases:request_new"),
+        {
+            "alias_id": "second_1",
+            "alias_name": "x y",
+            "phone_logins": "1001",
+            "justification": "x",
+            "submission_token": token,
+        },
+    )
+    assert response.status_code == 403
+    assert AliasRequest.objects.count() == 1

@@ -5,16 +5,23 @@ rules (roles, four-eyes, one live request per alias ID, exactly-once approval) h
 wherever an action starts.
 """
 
+from .circuit import vicidial_circuit, vicidial_circuit_reset
 from .requests import (
     alias_request_approve,
     alias_request_cancel,
     alias_request_reject,
     alias_request_submit,
 )
+from .verification import alias_request_retry, alias_request_settle, vicidial_calls_reconcile
 
 __all__ = [
     "alias_request_approve",
     "alias_request_cancel",
     "alias_request_reject",
+    "alias_request_retry",
+    "alias_request_settle",
     "alias_request_submit",
+    "vicidial_calls_reconcile",
+    "vicidial_circuit",
+    "vicidial_circuit_reset",
 ]

@@ -1,5 +1,6 @@
 """Calling VICIdial for a request, and recording every call before and after it is made."""
 
+import logging
 import random
 import time
 
@@ -11,6 +12,9 @@ from django.utils import timezone
 from ..audit import AuditContext, EventType, record
 from ..models import AliasRequest, VicidialCall
 from ..vicidial import CallClass, CallResult, VicidialClient
+from .circuit import vicidial_circuit_open
+
+logger = logging.getLogger(__name__)
 
 Status = AliasRequest.Status
 
@@ -26,13 +30,30 @@ OUTCOME_STATUS = {
     CallClass.UNKNOWN: Status.NEEDS_VERIFICATION,
 }
 
+ALREADY_EXISTS = "PHONE ALIAS ALREADY EXISTS"
+PROBABLE_EARLIER_SUCCESS = (
+    "VICIdial says the alias already exists: the earlier call whose outcome was unknown "
+    "probably created it. Check it in VICIdial, then mark the request done."
+)
+
 
 def _backoff_seconds(attempt: int) -> float:
     base = settings.VICIDIAL_RETRY_BACKOFF
     return base * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
 
-def _call_started(*, alias_request: AliasRequest, actor: AbstractBaseUser, attempt: int):
+def describe_result(result: CallResult) -> str:
+    """One line for the request page: what VICIdial said, or why nothing usable came back."""
+    if result.transport_error:
+        return result.transport_error
+    return result.parsed.result_line or result.parsed.reason
+
+
+def _record_call_start(
+    *, alias_request: AliasRequest, actor: AbstractBaseUser, attempt: int
+) -> VicidialCall:
+    # Written before the request leaves: if the process dies mid-call, this row stays
+    # "in flight" for reconcile_inflight to find.
     return VicidialCall.objects.create(
         request=alias_request,
         initiated_by=actor,
@@ -41,7 +62,7 @@ def _call_started(*, alias_request: AliasRequest, actor: AbstractBaseUser, attem
     )
 
 
-def _call_finished(
+def _record_call_end(
     call: VicidialCall,
     result: CallResult,
     *,
@@ -81,16 +102,25 @@ def _call_finished(
                 "response_body": call.response_body,
             },
         )
+        if result.call_class == CallClass.AUTH_FAILED:
+            vicidial_circuit_open(call=call, actor=actor, context=context)
+    # %r keeps VICIdial's text on one log line, whatever CR/LF it carries.
+    logger.info(
+        "request %s: add_phone_alias attempt %s -> %s (HTTP %s, %s ms) %r",
+        call.request_id,
+        call.attempt,
+        call.result,
+        call.http_status,
+        call.duration_ms,
+        describe_result(result),
+    )
 
 
-def describe_result(result: CallResult) -> str:
-    """One line for the request page: what VICIdial said, or why nothing usable came back."""
-    if result.transport_error:
-        return result.transport_error
-    parsed = result.parsed
-    if parsed.result_line:
-        return parsed.result_line
-    return parsed.reason
+def _status_after(result: CallResult, *, is_retry: bool) -> tuple[str, str]:
+    reason = describe_result(result)
+    if is_retry and result.call_class == CallClass.REJECTED and ALREADY_EXISTS in reason:
+        return Status.NEEDS_VERIFICATION, f"{PROBABLE_EARLIER_SUCCESS} ({reason})"
+    return OUTCOME_STATUS[result.call_class], reason
 
 
 def create_alias_in_vicidial(
@@ -99,26 +129,38 @@ def create_alias_in_vicidial(
     actor: AbstractBaseUser,
     client: VicidialClient | None = None,
     context: AuditContext | None = None,
+    is_retry: bool = False,
 ) -> AliasRequest:
+    """Run outside any transaction: a slow VICIdial must not hold database locks."""
     client = client or VicidialClient()
-    for attempt in range(1, MAX_ATTEMPTS_WHEN_NOT_SENT + 1):
-        call = _call_started(alias_request=alias_request, actor=actor, attempt=attempt)
+    first_attempt = alias_request.calls.count() + 1
+    for attempt in range(first_attempt, first_attempt + MAX_ATTEMPTS_WHEN_NOT_SENT):
+        call = _record_call_start(alias_request=alias_request, actor=actor, attempt=attempt)
         result = client.add_phone_alias(
             alias_id=alias_request.alias_id,
             alias_name=alias_request.alias_name,
             phone_logins=alias_request.phone_logins,
             reference=str(alias_request.pk),
         )
-        _call_finished(call, result, actor=actor, context=context)
-        if result.call_class != CallClass.NOT_SENT or attempt == MAX_ATTEMPTS_WHEN_NOT_SENT:
+        _record_call_end(call, result, actor=actor, context=context)
+        if result.call_class != CallClass.NOT_SENT:
             break
-        time.sleep(_backoff_seconds(attempt))
+        if attempt < first_attempt + MAX_ATTEMPTS_WHEN_NOT_SENT - 1:
+            time.sleep(_backoff_seconds(attempt - first_attempt + 1))
 
+    new_status, reason = _status_after(result, is_retry=is_retry)
     with transaction.atomic():
         alias_request = AliasRequest.objects.select_for_update().get(pk=alias_request.pk)
-        previous_status = alias_request.status
-        alias_request.move_to(OUTCOME_STATUS[result.call_class])
-        alias_request.outcome_reason = describe_result(result)
+        if alias_request.status != Status.APPROVED:
+            # reconcile_inflight gave up on this call meanwhile; the admin decides now.
+            logger.warning(
+                "request %s: late VICIdial answer ignored, request is %s",
+                alias_request.pk,
+                alias_request.status,
+            )
+            return alias_request
+        alias_request.move_to(new_status)
+        alias_request.outcome_reason = reason
         if alias_request.is_final:
             alias_request.completed_at = timezone.now()
         alias_request.save()
@@ -128,7 +170,7 @@ def create_alias_in_vicidial(
             context=context,
             request=alias_request,
             outcome=alias_request.status,
-            reason=alias_request.outcome_reason,
-            changes={"status": [previous_status, alias_request.status]},
+            reason=reason,
+            changes={"status": [Status.APPROVED, alias_request.status]},
         )
     return alias_request

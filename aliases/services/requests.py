@@ -1,4 +1,5 @@
 from collections.abc import Sequence
+from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -6,18 +7,15 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..audit import AuditContext, EventType, record
-from ..errors import DuplicateAliasId, FourEyesViolation, InvalidTransition
+from ..errors import DuplicateAliasId, DuplicateSubmission, FourEyesViolation, InvalidTransition
 from ..models import AliasRequest, Extension, RequestedLogin
 from ..validators import parse_phone_logins, validate_alias_id, validate_alias_name
 from ..vicidial import VicidialClient
 from .calls import create_alias_in_vicidial
+from .circuit import ensure_vicidial_calls_allowed
+from .permissions import require_perm
 
 Status = AliasRequest.Status
-
-
-def _require_perm(actor: AbstractBaseUser, perm: str, action: str) -> None:
-    if not actor.is_active or not actor.has_perm(perm):
-        raise PermissionDenied(f"You are not allowed to {action}.")
 
 
 def _ensure_alias_id_free(alias_id: str) -> None:
@@ -43,9 +41,10 @@ def alias_request_submit(
     alias_name: str,
     phone_logins: Sequence[str] | str,
     justification: str,
+    submission_token: UUID | None = None,
     context: AuditContext | None = None,
 ) -> AliasRequest:
-    _require_perm(requester, "aliases.add_aliasrequest", "request phone aliases")
+    require_perm(requester, "aliases.add_aliasrequest", "request phone aliases")
     if isinstance(phone_logins, str):
         phone_logins = parse_phone_logins(phone_logins)
     else:
@@ -55,6 +54,7 @@ def alias_request_submit(
     if not justification.strip():
         raise ValidationError("Say why the alias is needed.", code="required")
 
+    _ensure_token_unspent(submission_token, requester)
     _ensure_alias_id_free(alias_id)
     try:
         with transaction.atomic():
@@ -63,6 +63,7 @@ def alias_request_submit(
                 alias_name=alias_name,
                 justification=justification.strip(),
                 requester=requester,
+                submission_token=submission_token,
             )
             catalogue = _catalogue_entries(phone_logins)
             RequestedLogin.objects.bulk_create(
@@ -89,10 +90,25 @@ def alias_request_submit(
                 },
             )
     except IntegrityError:
-        # Two submissions raced past the check above; the partial unique index decided.
+        # Two submissions raced past the checks above; the unique indexes decided.
+        _ensure_token_unspent(submission_token, requester)
         _ensure_alias_id_free(alias_id)
         raise
     return alias_request
+
+
+def _ensure_token_unspent(token: UUID | None, requester: AbstractBaseUser) -> None:
+    if token is None:
+        return
+    earlier = AliasRequest.objects.filter(submission_token=token).first()
+    if earlier is None:
+        return
+    if earlier.requester_id != requester.pk:
+        raise PermissionDenied("This form was issued to someone else.")
+    raise DuplicateSubmission(
+        f"This form was already submitted as request #{earlier.pk}; nothing new was created.",
+        request_id=earlier.pk,
+    )
 
 
 def _catalogue_entries(logins: Sequence[str]) -> dict[str, Extension]:
@@ -128,10 +144,15 @@ def _record_decision(
 
 def _lock_pending(request_id: int) -> AliasRequest:
     alias_request = AliasRequest.objects.select_for_update().get(pk=request_id)
+    if alias_request.status == Status.APPROVED:
+        raise InvalidTransition(
+            f"Request #{alias_request.pk} is already being processed: it was approved and "
+            "VICIdial is being called. Nothing was changed."
+        )
     if alias_request.status != Status.PENDING:
         raise InvalidTransition(
-            f"Request #{alias_request.pk} is already "
-            f"{alias_request.get_status_display().lower()}; nothing was changed."
+            f"Request #{alias_request.pk} was already decided "
+            f"({alias_request.get_status_display().lower()}). Nothing was changed."
         )
     return alias_request
 
@@ -149,13 +170,14 @@ def alias_request_approve(
     The move out of `pending` happens under a row lock, so of two admins (or two clicks)
     exactly one gets to call VICIdial; the call itself runs outside any transaction.
     """
-    _require_perm(actor, "aliases.decide_aliasrequest", "approve alias requests")
+    require_perm(actor, "aliases.decide_aliasrequest", "approve alias requests")
     with transaction.atomic():
         alias_request = _lock_pending(request_id)
         if alias_request.requester_id == actor.pk:
             raise FourEyesViolation(
                 "You cannot approve your own request; another admin has to decide it."
             )
+        ensure_vicidial_calls_allowed()
         alias_request.move_to(Status.APPROVED)
         alias_request.decided_by = actor
         alias_request.decided_at = timezone.now()
@@ -180,7 +202,7 @@ def alias_request_reject(
     note: str,
     context: AuditContext | None = None,
 ) -> AliasRequest:
-    _require_perm(actor, "aliases.decide_aliasrequest", "reject alias requests")
+    require_perm(actor, "aliases.decide_aliasrequest", "reject alias requests")
     if not note.strip():
         raise ValidationError("Give the requester a reason for the rejection.", code="required")
     with transaction.atomic():
@@ -207,7 +229,7 @@ def alias_request_reject(
 def alias_request_cancel(
     *, request_id: int, actor: AbstractBaseUser, context: AuditContext | None = None
 ) -> AliasRequest:
-    _require_perm(actor, "aliases.cancel_own_aliasrequest", "cancel alias requests")
+    require_perm(actor, "aliases.cancel_own_aliasrequest", "cancel alias requests")
     with transaction.atomic():
         alias_request = _lock_pending(request_id)
         if alias_request.requester_id != actor.pk:

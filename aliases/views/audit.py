@@ -4,11 +4,12 @@ import csv
 import json
 from collections.abc import Iterator
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
@@ -72,6 +73,17 @@ def audit_list(request: HttpRequest) -> HttpResponse:
         changes={"filters": filters, "page": page.number},
     )
     return render(request, "aliases/audit_list.html", {"form": form, "page": page})
+
+
+@require_GET
+@login_required
+@permission_required("aliases.view_auditevent", raise_exception=True)
+def extension_lookup(request: HttpRequest) -> HttpResponse:
+    login = request.GET.get("login", "").strip()
+    if not login or not all(LOGIN_CHARS.fullmatch(char) for char in login):
+        messages.error(request, "Enter a phone login: letters, digits, - or _.")
+        return redirect("aliases:home")
+    return redirect("aliases:extension_history", login=login)
 
 
 @require_GET

@@ -8,8 +8,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from .. import selectors, services
 from ..audit import AuditContext
-from ..errors import PortalError
-from ..forms import AliasRequestForm, DecisionForm, RequestSearchForm
+from ..errors import DuplicateSubmission, PortalError
+from ..forms import AliasRequestForm, DecisionForm, RequestSearchForm, SettleForm
 from ..models import AliasRequest
 
 PAGE_SIZE = 25
@@ -63,12 +63,16 @@ def request_new(request: HttpRequest) -> HttpResponse:
                 context=AuditContext.from_request(request),
                 **form.cleaned_data,
             )
+        except DuplicateSubmission as error:
+            messages.info(request, str(error))
+            return redirect("aliases:request_detail", pk=error.request_id)
         except (PortalError, ValidationError) as error:
             form.add_error(None, error if isinstance(error, ValidationError) else str(error))
         else:
             messages.success(request, f"Request #{alias_request.pk} is waiting for an admin.")
             return redirect("aliases:request_detail", pk=alias_request.pk)
-    return render(request, "aliases/request_form.html", {"form": form})
+    context = {"form": form, "catalogue": selectors.extension_catalogue()}
+    return render(request, "aliases/request_form.html", context)
 
 
 @require_GET
@@ -88,6 +92,10 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_cancel": alias_request.status == AliasRequest.Status.PENDING
         and alias_request.requester_id == user.pk
         and user.has_perm("aliases.cancel_own_aliasrequest"),
+        "can_settle": alias_request.status == AliasRequest.Status.NEEDS_VERIFICATION
+        and user.has_perm("aliases.decide_aliasrequest")
+        and alias_request.requester_id != user.pk,
+        "settle_form": SettleForm(),
     }
     return render(request, "aliases/request_detail.html", context)
 
@@ -142,3 +150,48 @@ def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.info(request, f"Request #{alias_request.pk} is cancelled.")
     return redirect("aliases:request_detail", pk=alias_request.pk)
+
+
+@require_POST
+@login_required
+@permission_required("aliases.decide_aliasrequest", raise_exception=True)
+def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    return _decide(request, pk, services.alias_request_retry, "Retried. Result: {status}.")
+
+
+@require_POST
+@login_required
+@permission_required("aliases.decide_aliasrequest", raise_exception=True)
+def request_settle(request: HttpRequest, pk: int) -> HttpResponse:
+    alias_request = _get_request_for_user(request, pk)
+    form = SettleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Say whether the alias is in VICIdial, and what you checked.")
+        return redirect("aliases:request_detail", pk=alias_request.pk)
+    try:
+        alias_request = services.alias_request_settle(
+            request_id=alias_request.pk,
+            actor=request.user,
+            context=AuditContext.from_request(request),
+            **form.cleaned_data,
+        )
+    except (PortalError, ValidationError) as error:
+        _report_failure(request, error)
+    else:
+        messages.info(request, f"Recorded: {alias_request.get_status_display()}.")
+    return redirect("aliases:request_detail", pk=alias_request.pk)
+
+
+@require_POST
+@login_required
+@permission_required("aliases.decide_aliasrequest", raise_exception=True)
+def vicidial_resume(request: HttpRequest) -> HttpResponse:
+    try:
+        services.vicidial_circuit_reset(
+            actor=request.user, context=AuditContext.from_request(request)
+        )
+    except PortalError as error:
+        _report_failure(request, error)
+    else:
+        messages.success(request, "VICIdial calls resumed. Approvals call VICIdial again.")
+    return redirect("aliases:home")

@@ -1,7 +1,8 @@
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from aliases.services.extensions import VicidialDatabaseError, extensions_sync_from_vicidial
+from aliases.services.extensions import extensions_sync_from_vicidial
+from aliases.vicidial_db import VicidialDatabaseError
 
 
 class Command(BaseCommand):
@@ -20,7 +21,7 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, db_url: str = "", **options) -> None:
-        db_url = db_url or getattr(settings, "VICIDIAL_DB_URL", "")
+        db_url = db_url or settings.VICIDIAL_DB_URL
         if not db_url:
             raise CommandError(
                 "No VICIdial database configured: set VICIDIAL_DB_URL or pass --db-url."

@@ -40,7 +40,7 @@ class AuditContext:
         cached = getattr(request, "_audit_context", None)
         if cached is None:
             cached = cls(
-                source_ip=_client_ip(request),
+                source_ip=client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_LENGTH],
             )
             request._audit_context = cached
@@ -51,7 +51,7 @@ class AuditContext:
         return cls(user_agent=what[:USER_AGENT_LENGTH])
 
 
-def _client_ip(request: HttpRequest) -> str:
+def client_ip(request: HttpRequest) -> str:
     if settings.AUDIT_TRUST_X_FORWARDED_FOR:
         # The proxy appends the address it saw; earlier entries are the client's to forge.
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "")

@@ -31,6 +31,12 @@ def browser_page(monkeypatch):
         )
         page = browser.new_page()
         page.set_default_timeout(10_000)
+        page.console_problems = []
+        page.on(
+            "console",
+            lambda message: message.type in ("error", "warning")
+            and page.console_problems.append(message.text),
+        )
         yield page
         browser.close()
 
@@ -86,6 +92,17 @@ def test_request_approve_and_audit_in_chromium(
     assert page.locator("[data-testid=decision-form]").count() == 0
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "request-detail-auditor.png"), full_page=True)
+
+    page.click("a[href='/extensions/1001/']")
+    assert "support_desk" in page.inner_text("main")
+    assert "VICIdial call made" in page.inner_text("[data-testid=events]")
+    page.screenshot(path=str(ARTIFACTS / "extension-history.png"), full_page=True)
+    page.goto(f"{base_url}/admin/aliases/auditevent/?q=1001")
+    assert "Request created" in page.inner_text("#result_list")
+    page.goto(f"{base_url}/admin/aliases/aliasrequest/")
+    assert "support_desk" in page.inner_text("#result_list")
+    # The Content-Security-Policy forbids inline script and style: nothing may trip it.
+    assert page.console_problems == []
 
     # No ORM query here: under Playwright's greenlets it would open a connection nobody closes.
     assert simulator.state.alias("SUPPORT_DESK") is not None

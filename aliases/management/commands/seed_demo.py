@@ -3,7 +3,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand, CommandError
 
+from aliases.models import Extension
 from aliases.roles import Role
+from aliases.simulator import DEMO_PHONES
 
 # Demo logins printed in the README; refused outside DEBUG so they never reach production.
 DEMO_USERS = [
@@ -33,3 +35,16 @@ class Command(BaseCommand):
             user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
             verb = "created" if created else "reset"
             self.stdout.write(f"{verb} {username} ({', '.join(r.label for r in roles)})")
+        # The simulator's phones, so the request form shows what each login is.
+        for phone in DEMO_PHONES:
+            Extension.objects.update_or_create(
+                login=phone.login,
+                defaults={
+                    "extension": phone.extension,
+                    "protocol": phone.protocol,
+                    "server_ip": phone.server_ip,
+                    "description": "demo phone",
+                    "known_to_vicidial": True,
+                },
+            )
+        self.stdout.write(f"{len(DEMO_PHONES)} demo phones in the extension catalogue")

@@ -60,9 +60,12 @@ class SettleForm(forms.Form):
     exists_in_vicidial = forms.TypedChoiceField(
         choices=[("yes", "The alias is in VICIdial"), ("no", "The alias is not in VICIdial")],
         coerce=lambda value: value == "yes",
+        error_messages={"required": "Say whether the alias is in VICIdial."},
     )
     note = forms.CharField(
-        max_length=2000, widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"})
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"}),
+        error_messages={"required": "Say what you checked in VICIdial."},
     )
 
 

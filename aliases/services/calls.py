@@ -13,6 +13,7 @@ from ..audit import AuditContext, EventType, record
 from ..models import AliasRequest, VicidialCall
 from ..vicidial import CallClass, CallResult, VicidialClient
 from .circuit import vicidial_circuit_open
+from .transitions import transition
 
 logger = logging.getLogger(__name__)
 
@@ -159,18 +160,13 @@ def create_alias_in_vicidial(
                 alias_request.status,
             )
             return alias_request
-        alias_request.move_to(new_status)
-        alias_request.outcome_reason = reason
-        if alias_request.is_final:
-            alias_request.completed_at = timezone.now()
-        alias_request.save()
-        record(
+        transition(
+            alias_request,
+            new_status,
             event_type=EventType.REQUEST_COMPLETED,
             actor=actor,
             context=context,
-            request=alias_request,
-            outcome=alias_request.status,
             reason=reason,
-            changes={"status": [Status.APPROVED, alias_request.status]},
+            outcome_reason=reason,
         )
     return alias_request

@@ -14,6 +14,7 @@ from ..vicidial import VicidialClient
 from .calls import create_alias_in_vicidial
 from .circuit import ensure_vicidial_calls_allowed
 from .permissions import require_perm
+from .transitions import transition
 
 Status = AliasRequest.Status
 
@@ -118,27 +119,26 @@ def _catalogue_entries(logins: Sequence[str]) -> dict[str, Extension]:
     }
 
 
-def _record_decision(
+def _decide(
     alias_request: AliasRequest,
+    to: str,
     *,
     event_type: str,
     actor: AbstractBaseUser,
+    note: str,
     context: AuditContext | None,
-    previous_status: str,
 ) -> None:
-    changes = {"status": [previous_status, alias_request.status]}
-    if alias_request.decided_by_id:
-        changes["decided_by"] = [None, alias_request.decided_by.get_username()]
-    if alias_request.decision_note:
-        changes["decision_note"] = ["", alias_request.decision_note]
-    record(
+    alias_request.decided_by = actor
+    alias_request.decided_at = timezone.now()
+    alias_request.decision_note = note.strip()
+    transition(
+        alias_request,
+        to,
         event_type=event_type,
         actor=actor,
         context=context,
-        request=alias_request,
-        outcome=alias_request.status,
         reason=alias_request.decision_note,
-        changes=changes,
+        changes={"decided_by": [None, actor.get_username()]},
     )
 
 
@@ -178,17 +178,13 @@ def alias_request_approve(
                 "You cannot approve your own request; another admin has to decide it."
             )
         ensure_vicidial_calls_allowed()
-        alias_request.move_to(Status.APPROVED)
-        alias_request.decided_by = actor
-        alias_request.decided_at = timezone.now()
-        alias_request.decision_note = note.strip()
-        alias_request.save()
-        _record_decision(
+        _decide(
             alias_request,
+            Status.APPROVED,
             event_type=EventType.REQUEST_APPROVED,
             actor=actor,
+            note=note,
             context=context,
-            previous_status=Status.PENDING,
         )
     return create_alias_in_vicidial(
         alias_request=alias_request, actor=actor, client=client, context=context
@@ -211,17 +207,13 @@ def alias_request_reject(
             raise FourEyesViolation(
                 "You cannot decide your own request; cancel it instead, or ask another admin."
             )
-        alias_request.move_to(Status.REJECTED)
-        alias_request.decided_by = actor
-        alias_request.decided_at = alias_request.completed_at = timezone.now()
-        alias_request.decision_note = note.strip()
-        alias_request.save()
-        _record_decision(
+        _decide(
             alias_request,
+            Status.REJECTED,
             event_type=EventType.REQUEST_REJECTED,
             actor=actor,
+            note=note,
             context=context,
-            previous_status=Status.PENDING,
         )
     return alias_request
 
@@ -234,14 +226,11 @@ def alias_request_cancel(
         alias_request = _lock_pending(request_id)
         if alias_request.requester_id != actor.pk:
             raise PermissionDenied("Only the person who asked for it can cancel a request.")
-        alias_request.move_to(Status.CANCELLED)
-        alias_request.completed_at = timezone.now()
-        alias_request.save()
-        _record_decision(
+        transition(
             alias_request,
+            Status.CANCELLED,
             event_type=EventType.REQUEST_CANCELLED,
             actor=actor,
             context=context,
-            previous_status=Status.PENDING,
         )
     return alias_request

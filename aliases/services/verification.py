@@ -14,9 +14,11 @@ from ..vicidial import VicidialClient
 from .calls import create_alias_in_vicidial
 from .circuit import ensure_vicidial_calls_allowed
 from .permissions import require_perm
+from .transitions import transition
 
 Status = AliasRequest.Status
 RECONCILED_ERROR = "no outcome recorded: the portal process stopped while the call was in flight"
+STOPPED_MID_CALL = "The portal stopped before VICIdial's answer was recorded; check VICIdial."
 
 
 def _lock_unverified(request_id: int, actor: AbstractBaseUser) -> AliasRequest:
@@ -44,16 +46,13 @@ def alias_request_retry(
     with transaction.atomic():
         alias_request = _lock_unverified(request_id, actor)
         ensure_vicidial_calls_allowed()
-        alias_request.move_to(Status.APPROVED)
-        alias_request.save()
-        record(
+        transition(
+            alias_request,
+            Status.APPROVED,
             event_type=EventType.REQUEST_RETRIED,
             actor=actor,
             context=context,
-            request=alias_request,
-            outcome=Status.APPROVED,
             reason=note.strip(),
-            changes={"status": [Status.NEEDS_VERIFICATION, Status.APPROVED]},
         )
     return create_alias_in_vicidial(
         alias_request=alias_request, actor=actor, client=client, context=context, is_retry=True
@@ -74,18 +73,14 @@ def alias_request_settle(
         raise ValidationError("Say what you checked in VICIdial.", code="required")
     with transaction.atomic():
         alias_request = _lock_unverified(request_id, actor)
-        alias_request.move_to(Status.SUCCEEDED if exists_in_vicidial else Status.FAILED)
-        alias_request.outcome_reason = f"Verified by {actor.get_username()}: {note.strip()}"
-        alias_request.completed_at = timezone.now()
-        alias_request.save()
-        record(
+        transition(
+            alias_request,
+            Status.SUCCEEDED if exists_in_vicidial else Status.FAILED,
             event_type=EventType.REQUEST_VERIFIED,
             actor=actor,
             context=context,
-            request=alias_request,
-            outcome=alias_request.status,
             reason=note.strip(),
-            changes={"status": [Status.NEEDS_VERIFICATION, alias_request.status]},
+            outcome_reason=f"Verified by {actor.get_username()}: {note.strip()}",
         )
     return alias_request
 
@@ -121,18 +116,13 @@ def vicidial_calls_reconcile(
                     outcome=call.result,
                     reason=RECONCILED_ERROR,
                 )
-            alias_request.move_to(Status.NEEDS_VERIFICATION)
-            alias_request.outcome_reason = (
-                "The portal stopped before VICIdial's answer was recorded; check VICIdial."
-            )
-            alias_request.save()
-            record(
+            transition(
+                alias_request,
+                Status.NEEDS_VERIFICATION,
                 event_type=EventType.REQUEST_COMPLETED,
                 context=context,
-                request=alias_request,
-                outcome=alias_request.status,
-                reason=alias_request.outcome_reason,
-                changes={"status": [Status.APPROVED, Status.NEEDS_VERIFICATION]},
+                reason=STOPPED_MID_CALL,
+                outcome_reason=STOPPED_MID_CALL,
             )
             settled.append(alias_request)
     return settled

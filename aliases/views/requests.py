@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
@@ -100,18 +101,25 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(request, "aliases/request_detail.html", context)
 
 
-def _decide(request: HttpRequest, pk: int, service, done_message: str) -> HttpResponse:
+def _act_on_request(
+    request: HttpRequest,
+    pk: int,
+    service,
+    done_message: str,
+    form_class: type[forms.Form] = DecisionForm,
+) -> HttpResponse:
+    """Validate the posted form, run one service on the request, and report back on its page."""
     alias_request = _get_request_for_user(request, pk)
-    form = DecisionForm(request.POST)
+    form = form_class(request.POST)
     if not form.is_valid():
-        _report_failure(request, ValidationError(form.errors["note"]))
+        _report_failure(request, ValidationError(list(form.errors.values())))
         return redirect("aliases:request_detail", pk=alias_request.pk)
     try:
         alias_request = service(
             request_id=alias_request.pk,
             actor=request.user,
-            note=form.cleaned_data["note"],
             context=AuditContext.from_request(request),
+            **form.cleaned_data,
         )
     except (PortalError, ValidationError) as error:
         _report_failure(request, error)
@@ -124,62 +132,41 @@ def _decide(request: HttpRequest, pk: int, service, done_message: str) -> HttpRe
 @login_required
 @permission_required("aliases.decide_aliasrequest", raise_exception=True)
 def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, services.alias_request_approve, "Approved. Result: {status}.")
+    return _act_on_request(
+        request, pk, services.alias_request_approve, "Approved. Result: {status}."
+    )
 
 
 @require_POST
 @login_required
 @permission_required("aliases.decide_aliasrequest", raise_exception=True)
 def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, services.alias_request_reject, "Rejected.")
+    return _act_on_request(request, pk, services.alias_request_reject, "Rejected.")
 
 
 @require_POST
 @login_required
 @permission_required("aliases.cancel_own_aliasrequest", raise_exception=True)
 def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    alias_request = _get_request_for_user(request, pk)
-    try:
-        services.alias_request_cancel(
-            request_id=alias_request.pk,
-            actor=request.user,
-            context=AuditContext.from_request(request),
-        )
-    except PortalError as error:
-        _report_failure(request, error)
-    else:
-        messages.info(request, f"Request #{alias_request.pk} is cancelled.")
-    return redirect("aliases:request_detail", pk=alias_request.pk)
+    return _act_on_request(
+        request, pk, services.alias_request_cancel, f"Request #{pk} is cancelled.", forms.Form
+    )
 
 
 @require_POST
 @login_required
 @permission_required("aliases.decide_aliasrequest", raise_exception=True)
 def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    return _decide(request, pk, services.alias_request_retry, "Retried. Result: {status}.")
+    return _act_on_request(request, pk, services.alias_request_retry, "Retried. Result: {status}.")
 
 
 @require_POST
 @login_required
 @permission_required("aliases.decide_aliasrequest", raise_exception=True)
 def request_settle(request: HttpRequest, pk: int) -> HttpResponse:
-    alias_request = _get_request_for_user(request, pk)
-    form = SettleForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, "Say whether the alias is in VICIdial, and what you checked.")
-        return redirect("aliases:request_detail", pk=alias_request.pk)
-    try:
-        alias_request = services.alias_request_settle(
-            request_id=alias_request.pk,
-            actor=request.user,
-            context=AuditContext.from_request(request),
-            **form.cleaned_data,
-        )
-    except (PortalError, ValidationError) as error:
-        _report_failure(request, error)
-    else:
-        messages.info(request, f"Recorded: {alias_request.get_status_display()}.")
-    return redirect("aliases:request_detail", pk=alias_request.pk)
+    return _act_on_request(
+        request, pk, services.alias_request_settle, "Recorded: {status}.", SettleForm
+    )
 
 
 @require_POST

@@ -1,0 +1,40 @@
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.utils import timezone
+
+from ..audit import AuditContext, record
+from ..models import AliasRequest
+
+
+def transition(
+    alias_request: AliasRequest,
+    to: str,
+    *,
+    event_type: str,
+    actor: AbstractBaseUser | None = None,
+    context: AuditContext | None = None,
+    reason: str = "",
+    outcome_reason: str | None = None,
+    changes: dict[str, Any] | None = None,
+) -> None:
+    """Move a locked request to `to`, save it, and write the one audit event for the step.
+
+    Call it inside the transaction that holds the request's row lock.
+    """
+    previous = alias_request.status
+    alias_request.move_to(to)
+    if outcome_reason is not None:
+        alias_request.outcome_reason = outcome_reason
+    if alias_request.is_final:
+        alias_request.completed_at = timezone.now()
+    alias_request.save()
+    record(
+        event_type=event_type,
+        actor=actor,
+        context=context,
+        request=alias_request,
+        outcome=alias_request.status,
+        reason=reason,
+        changes={"status": [previous, alias_request.status], **(changes or {})},
+    )

@@ -16,7 +16,6 @@ from django.conf import settings
 from django.core.management import call_command
 from django.test import override_settings
 
-from aliases import simulator as simulator_module
 from aliases.management.commands.vicidial_simulator import Command
 from aliases.simulator import (
     API_PATH,
@@ -28,6 +27,7 @@ from aliases.simulator import (
     demo_state,
     php_warnings,
 )
+from aliases.simulator import server as simulator_server_module
 
 FIXTURES = json.loads(
     (Path(__file__).parent / "fixtures" / "vicidial-responses.json").read_text("utf-8")
@@ -279,14 +279,14 @@ def test_fault_resets_the_connection_after_doing_the_work(sim):
 
 
 def test_delays_are_bounded_and_end_when_the_simulator_stops(monkeypatch):
-    monkeypatch.setattr(simulator_module, "MAX_FAULT_DELAY", 0.2)
+    monkeypatch.setattr(simulator_server_module, "MAX_FAULT_DELAY", 0.2)
     with VicidialSimulator() as sim:
         sim.state.inject(Fault(delay=3600))
         started = time.monotonic()
         assert requests.post(sim.url, data={"function": "version"}, timeout=5).ok
         assert time.monotonic() - started < 1
 
-    monkeypatch.setattr(simulator_module, "MAX_FAULT_DELAY", 30)
+    monkeypatch.setattr(simulator_server_module, "MAX_FAULT_DELAY", 30)
     sim = VicidialSimulator().start()
     sim.state.inject(Fault(delay=30))
     waiting = threading.Thread(target=requests.post, args=(sim.url,), kwargs={"timeout": 5})

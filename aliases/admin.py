@@ -1,5 +1,4 @@
 from django.contrib import admin, messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
@@ -9,14 +8,13 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
-from . import services
+from . import selectors, services
 from .audit import AuditContext
 from .errors import PortalError
 from .forms import DecisionForm
 from .models import (
     AliasRequest,
     AuditEvent,
-    AuditEventExtension,
     Extension,
     RequestedLogin,
     VicidialCall,
@@ -34,16 +32,6 @@ class CappedCountPaginator(Paginator):
         return len(self.object_list.values("pk")[: self.CAP + 1])
 
 
-# Each search term is matched exactly on an indexed column, through id subqueries that the
-# database can combine, never with admin's default icontains scan.
-def _requests_with_alias_id(term: str) -> QuerySet:
-    return AliasRequest.objects.filter(alias_id__lower=term).values("pk")
-
-
-def _requests_with_login(term: str) -> QuerySet:
-    return RequestedLogin.objects.filter(login__lower=term).values("request_id")
-
-
 def history_links(logins) -> str:
     return format_html_join(
         ", ",
@@ -55,6 +43,23 @@ def history_links(logins) -> str:
 class BigTableAdminMixin:
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+
+class ExactSearchAdminMixin:
+    """Matches the search term exactly on indexed columns, never admin's icontains scan."""
+
+    search_fields = ["pk"]  # only switches the search box on; the matching is exact_search's
+    search_help_text = "Exact extension, alias ID, username or correlation ID."
+
+    @staticmethod
+    def exact_search(term: str) -> Q:
+        raise NotImplementedError
+
+    def get_search_results(self, request, queryset, search_term):
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(self.exact_search(term)), False
 
 
 class ReadOnlyAdminMixin:
@@ -124,7 +129,10 @@ def _ask_for_note(modeladmin, request, queryset, title: str, action: str):
 
 
 @admin.register(AliasRequest)
-class AliasRequestAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class AliasRequestAdmin(
+    ExactSearchAdminMixin, BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    exact_search = staticmethod(selectors.alias_requests_matching)
     list_display = [
         "id",
         "alias_id",
@@ -137,8 +145,6 @@ class AliasRequestAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     ]
     list_filter = ["status", "created_at", "decided_at"]
     list_select_related = ["requester", "decided_by"]
-    search_fields = ["alias_id"]
-    search_help_text = "Exact alias ID, exact phone login, or requester's username."
     date_hierarchy = "created_at"
     inlines = [RequestedLoginInline, VicidialCallInline]
     actions = ["approve_selected", "reject_selected"]
@@ -164,17 +170,6 @@ class AliasRequestAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     def logins_display(self, obj: AliasRequest) -> str:
         return history_links(obj.phone_logins)
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip()
-        if not term:
-            return queryset, False
-        matches = (
-            Q(alias_id__lower=term.lower())
-            | Q(pk__in=_requests_with_login(term.lower()))
-            | Q(requester__in=get_user_model().objects.filter(username=term).values("pk"))
-        )
-        return queryset.filter(matches), False
-
     def has_decide_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("aliases.decide_aliasrequest")
 
@@ -196,7 +191,10 @@ class AliasRequestAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 
 
 @admin.register(VicidialCall)
-class VicidialCallAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class VicidialCallAdmin(
+    ExactSearchAdminMixin, BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    exact_search = staticmethod(selectors.vicidial_calls_matching)
     list_display = [
         "id",
         "request",
@@ -210,29 +208,17 @@ class VicidialCallAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
     ]
     list_filter = ["result", "function", "started_at"]
     list_select_related = ["request"]
-    search_fields = ["=source"]
-    search_help_text = "Exact alias ID, exact phone login, or the source tag sent."
     readonly_fields = [field.name for field in VicidialCall._meta.fields]
     fields = readonly_fields
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip().lower()
-        if not term:
-            return queryset, False
-        matches = (
-            Q(request__in=_requests_with_alias_id(term))
-            | Q(request__in=_requests_with_login(term))
-            | Q(source__lower=term)
-        )
-        return queryset.filter(matches), False
-
 
 @admin.register(Extension)
-class ExtensionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ExtensionAdmin(
+    ExactSearchAdminMixin, BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    exact_search = staticmethod(selectors.extensions_matching)
     list_display = ["login", "extension", "protocol", "known_to_vicidial", "history", "updated_at"]
     list_filter = ["protocol", "known_to_vicidial"]
-    search_fields = ["login"]
-    search_help_text = "Exact phone login."
     readonly_fields = [field.name for field in Extension._meta.fields]
     fields = readonly_fields
 
@@ -241,15 +227,12 @@ class ExtensionAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         url = reverse("aliases:extension_history", args=[obj.login])
         return format_html('<a href="{}">history</a>', url)
 
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip().lower()
-        if not term:
-            return queryset, False
-        return queryset.filter(login__lower=term), False
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+class AuditEventAdmin(
+    ExactSearchAdminMixin, BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    exact_search = staticmethod(selectors.audit_events_matching)
     list_display = [
         "sequence",
         "occurred_at",
@@ -263,8 +246,6 @@ class AuditEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     ]
     list_filter = ["event_type", "outcome", "occurred_at"]
     list_select_related = ["request"]
-    search_fields = ["=correlation_id"]
-    search_help_text = "Exact extension, alias ID, actor username or correlation ID."
     date_hierarchy = "occurred_at"
     readonly_fields = [field.name for field in AuditEvent._meta.fields]
     fields = readonly_fields
@@ -272,15 +253,3 @@ class AuditEventAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Extensions")
     def extension_links(self, obj: AuditEvent) -> str:
         return history_links(obj.extensions)
-
-    def get_search_results(self, request, queryset, search_term):
-        term = search_term.strip().lower()
-        if not term:
-            return queryset, False
-        matches = (
-            Q(pk__in=AuditEventExtension.objects.filter(login__lower=term).values("event_id"))
-            | Q(request__in=_requests_with_alias_id(term))
-            | Q(actor_username__lower=term)
-            | Q(correlation_id=term)
-        )
-        return queryset.filter(matches), False

@@ -2,8 +2,10 @@
 
 from datetime import date
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
+from django.db.models.functions import Lower
 
 from .models import (
     AliasRequest,
@@ -121,3 +123,50 @@ def extension_by_login(*, login: str) -> Extension | None:
 
 def request_timeline(*, alias_request: AliasRequest) -> QuerySet[AuditEvent]:
     return alias_request.audit_events.select_related("call").order_by("sequence")
+
+
+# Admin search: one term, matched exactly against every key an auditor starts from (an
+# extension, an alias ID, a username, a correlation id), each through an indexed column.
+def _users_named(term: str) -> QuerySet:
+    return get_user_model().objects.filter(username=term).values("pk")
+
+
+def _events_with_correlation_id(term: str) -> QuerySet[AuditEvent]:
+    return AuditEvent.objects.filter(correlation_id=term.lower())
+
+
+def audit_events_matching(term: str) -> Q:
+    return (
+        Q(pk__in=AuditEventExtension.objects.filter(login__lower=term.lower()).values("event_id"))
+        | Q(request__alias_id__lower=term.lower())
+        | Q(actor_username__lower=term.lower())
+        | Q(correlation_id=term.lower())
+    )
+
+
+def alias_requests_matching(term: str) -> Q:
+    return (
+        Q(alias_id__lower=term.lower())
+        | Q(pk__in=RequestedLogin.objects.filter(login__lower=term.lower()).values("request_id"))
+        | Q(requester__in=_users_named(term))
+        | Q(decided_by__in=_users_named(term))
+        | Q(pk__in=_events_with_correlation_id(term).values("request_id"))
+    )
+
+
+def vicidial_calls_matching(term: str) -> Q:
+    return (
+        Q(request__in=AliasRequest.objects.filter(alias_requests_matching(term)).values("pk"))
+        | Q(initiated_by__in=_users_named(term))
+        | Q(pk__in=_events_with_correlation_id(term).values("call_id"))
+        | Q(source__lower=term.lower())
+    )
+
+
+def extensions_matching(term: str) -> Q:
+    touched = AuditEventExtension.objects.filter(
+        event__in=AuditEvent.objects.filter(audit_events_matching(term)).values("pk")
+    )
+    return Q(login__lower=term.lower()) | Q(
+        login__lower__in=touched.annotate(key=Lower("login")).values("key")
+    )

@@ -95,3 +95,32 @@ def test_supervisors_have_no_admin(client_for, persona):
     response = client_for(persona).get(CHANGELIST)
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_every_audit_table_answers_the_same_exact_keys(client_for, users, simulator):
+    from aliases import services
+    from aliases.models import AuditEvent, Extension
+
+    Extension.objects.create(login="1001", protocol="SIP")
+    Extension.objects.create(login="10010", protocol="SIP")
+    mine = submit(users["supervisor"], alias_id="keyed_1", logins="1001")
+    services.alias_request_approve(request_id=mine.pk, actor=users["admin"])
+    other = submit(users["supervisor2"], alias_id="keyed_2", logins="10010")
+    approved = AuditEvent.objects.get(request=mine, event_type=AuditEvent.Type.REQUEST_APPROVED)
+    auditor = client_for("auditor")
+
+    def found(model: str, term: str) -> set[str]:
+        url = reverse(f"admin:aliases_{model}_changelist")
+        return {str(row) for row in auditor.get(url, {"q": term}).context["cl"].result_list}
+
+    call = str(VicidialCall.objects.get())
+    by_correlation = approved.correlation_id
+    assert found("aliasrequest", by_correlation) == {str(mine)}
+    assert found("vicidialcall", by_correlation) == {call}
+    assert found("extension", by_correlation) == {"1001 (SIP)"}
+    assert found("vicidialcall", "admin") == {call}
+    assert found("vicidialcall", "KEYED_1") == {call}
+    assert found("extension", "keyed_2") == {"10010 (SIP)"}
+    assert found("aliasrequest", "10010") == {str(other)}
+    assert found("aliasrequest", "supervisor2") == {str(other)}
+    assert found("aliasrequest", "1001 ") == {str(mine)}

@@ -1,6 +1,8 @@
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.db import DataError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
@@ -20,6 +22,7 @@ from .models import (
     VicidialCall,
 )
 from .signals import record_permission_denied
+from .templatetags.portal import extension_history_url
 
 
 class CappedCountPaginator(Paginator):
@@ -33,16 +36,24 @@ class CappedCountPaginator(Paginator):
 
 
 def history_links(logins) -> str:
-    return format_html_join(
-        ", ",
-        '<a href="{}">{}</a>',
-        ((reverse("aliases:extension_history", args=[login]), login) for login in logins),
-    )
+    def link(login: str) -> str:
+        url = extension_history_url(login)
+        return format_html('<a href="{}">{}</a>', url, login) if url else format_html("{}", login)
+
+    return format_html_join(", ", "{}", ((link(login),) for login in logins))
 
 
 class BigTableAdminMixin:
     show_full_result_count = False
     paginator = CappedCountPaginator
+
+    def get_changelist_instance(self, request):
+        # Django's admin catches a ValueError in a filter, not these: a year too big for C,
+        # or a value PostgreSQL refuses. Both get the admin's own "bad filter" answer.
+        try:
+            return super().get_changelist_instance(request)
+        except (OverflowError, DataError) as error:
+            raise IncorrectLookupParameters(error) from error
 
 
 class ExactSearchAdminMixin:
@@ -173,21 +184,42 @@ class AliasRequestAdmin(
     def has_decide_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("aliases.decide_aliasrequest")
 
+    def response_action(self, request, queryset):
+        # Django's admin turns a selected id that is not a number into a 500; drop such ids.
+        selected = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+        numeric = [value for value in selected if value.isdigit() and len(value) <= 18]
+        if numeric != selected:
+            request.POST = request.POST.copy()
+            request.POST.setlist(admin.helpers.ACTION_CHECKBOX_NAME, numeric)
+        return super().response_action(request, queryset)
+
+    def _decide_each(self, request, queryset, service, title: str, action: str):
+        if "apply" not in request.POST:
+            return _ask_for_note(self, request, queryset, title, action)
+        # The same form as the portal's decision box, so both accept exactly the same notes.
+        form = DecisionForm(request.POST)
+        if not form.is_valid():
+            errors = " ".join(error for errors in form.errors.values() for error in errors)
+            self.message_user(request, f"Nothing was done: {errors}", messages.ERROR)
+            return None
+        _run_service_on_each(self, request, queryset, service, note=form.cleaned_data["note"])
+        return None
+
     @admin.action(description="Approve and create in VICIdial", permissions=["decide"])
     def approve_selected(self, request, queryset):
-        if "apply" not in request.POST:
-            return _ask_for_note(self, request, queryset, "Approve requests", "approve_selected")
-        note = request.POST.get("note", "")
-        _run_service_on_each(self, request, queryset, services.alias_request_approve, note=note)
-        return None
+        return self._decide_each(
+            request,
+            queryset,
+            services.alias_request_approve,
+            "Approve requests",
+            "approve_selected",
+        )
 
     @admin.action(description="Reject", permissions=["decide"])
     def reject_selected(self, request, queryset):
-        if "apply" not in request.POST:
-            return _ask_for_note(self, request, queryset, "Reject requests", "reject_selected")
-        note = request.POST.get("note", "")
-        _run_service_on_each(self, request, queryset, services.alias_request_reject, note=note)
-        return None
+        return self._decide_each(
+            request, queryset, services.alias_request_reject, "Reject requests", "reject_selected"
+        )
 
 
 @admin.register(VicidialCall)

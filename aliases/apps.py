@@ -13,3 +13,6 @@ class AliasesConfig(AppConfig):
         CharField.register_lookup(Lower)
 
         from . import checks, signals  # noqa: F401  (registers checks and audit receivers)
+        from .vicidial import hide_passwords_from_urllib3_logs
+
+        hide_passwords_from_urllib3_logs()

@@ -60,9 +60,20 @@ def client_ip(request: HttpRequest) -> str:
     return request.META.get("REMOTE_ADDR", "")[:45]
 
 
-def _json_safe(value: Any) -> Any:
-    # What is hashed must be exactly what the JSON column gives back when read.
-    return json.loads(json.dumps(value, cls=DjangoJSONEncoder))
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(item) for item in value]
+    if isinstance(value, dict):
+        return {_without_nul(key): _without_nul(item) for key, item in value.items()}
+    return value
+
+
+def _storable(value: Any) -> Any:
+    """`value` as the database gives it back, since what is hashed must be what is read:
+    JSON round-tripped, and NUL (which PostgreSQL cannot store) turned into U+FFFD."""
+    return _without_nul(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
 
 
 def canonical_content(event: AuditEvent) -> dict[str, Any]:
@@ -133,17 +144,17 @@ def record(
             occurred_at=timezone.now(),
             event_type=EventType(event_type),
             actor=actor,
-            actor_username=actor.get_username() if actor else actor_username,
+            actor_username=_storable(actor.get_username() if actor else actor_username),
             actor_role=role_label(actor) if actor else "",
-            source_ip=context.source_ip,
-            user_agent=context.user_agent,
+            source_ip=_storable(context.source_ip),
+            user_agent=_storable(context.user_agent),
             correlation_id=context.correlation_id,
             request=request,
             call=call,
-            extensions=_json_safe(extensions),
+            extensions=_storable(extensions),
             outcome=outcome,
-            reason=reason,
-            changes=_json_safe(changes or {}),
+            reason=_storable(reason),
+            changes=_storable(changes or {}),
             prev_hash=head.hash,
         )
         event.hash = chain_hash(canonical_content(event), head.hash)

@@ -5,7 +5,12 @@ from crispy_forms.layout import Submit
 from django import forms
 
 from .models import AliasRequest, AuditEvent
-from .validators import parse_phone_logins, validate_alias_id, validate_alias_name
+from .validators import (
+    parse_phone_logins,
+    validate_alias_id,
+    validate_alias_name,
+    validate_phone_login,
+)
 
 
 class AliasRequestForm(forms.Form):
@@ -88,7 +93,12 @@ class RequestSearchForm(forms.Form):
 
 
 class AuditFilterForm(forms.Form):
-    extension = forms.CharField(required=False, max_length=100, label="Exact extension")
+    extension = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Exact extension",
+        validators=[validate_phone_login],
+    )
     alias_id = forms.CharField(required=False, max_length=20, label="Alias ID")
     actor = forms.CharField(required=False, max_length=150, label="Actor (username)")
     correlation_id = forms.CharField(required=False, max_length=32, label="Correlation ID")

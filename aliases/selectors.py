@@ -31,6 +31,9 @@ def sees_all_requests(user: AbstractBaseUser) -> bool:
 
 
 def alias_requests_visible_to(*, user: AbstractBaseUser) -> QuerySet[AliasRequest]:
+    # A supervisor whose role was withdrawn no longer sees even their own requests.
+    if not user.has_perm("aliases.view_aliasrequest"):
+        return AliasRequest.objects.none()
     queryset = AliasRequest.objects.all()
     if not sees_all_requests(user):
         queryset = queryset.filter(requester=user)

@@ -29,13 +29,16 @@ def audit_logout(sender, request, user, **kwargs) -> None:
 def audit_login_failed(sender, credentials, request=None, **kwargs) -> None:
     # Django already scrubs the password from `credentials`; only the username is kept.
     username = str(credentials.get("username", ""))[:150]
+    locked_out = getattr(request, "axes_locked_out", False)
     with transaction.atomic():
         record(
             event_type=EventType.LOGIN_FAILED,
             context=_context(request),
             actor_username=username,
-            outcome="failed",
-            reason="wrong username or password",
+            outcome="locked_out" if locked_out else "failed",
+            reason="too many failed log-ins from this address; refused without checking"
+            if locked_out
+            else "wrong username or password",
         )
 
 

@@ -18,6 +18,7 @@ ALIAS_ID_LENGTH = (2, 20)
 # requiring 2 keeps every alias editable.
 ALIAS_NAME_LENGTH = (2, 50)
 LOGINS_JOINED_LENGTH = (2, 255)
+LOGIN_MAX_LENGTH = 100
 
 
 def describe_character(char: str) -> str:
@@ -80,6 +81,7 @@ def parse_phone_logins(text: str) -> list[str]:
         )
     for login in logins:
         _reject_foreign_characters(login, LOGIN_CHARS, f"Phone login {login!r}")
+        _require_length(login, (1, LOGIN_MAX_LENGTH), f"Phone login {login[:20]!r}…")
     seen: dict[str, str] = {}
     for login in logins:
         if login.lower() in seen:
@@ -92,3 +94,17 @@ def parse_phone_logins(text: str) -> list[str]:
         seen[login.lower()] = login
     _require_length(",".join(logins), LOGINS_JOINED_LENGTH, "The phone login list")
     return logins
+
+
+def is_phone_login(value: str) -> bool:
+    """Whether `value` could be one phone login: what history pages and filters accept."""
+    return 0 < len(value) <= LOGIN_MAX_LENGTH and all(LOGIN_CHARS.fullmatch(c) for c in value)
+
+
+def validate_phone_login(value: str) -> None:
+    if not is_phone_login(value):
+        raise ValidationError(
+            "A phone login is 1 to %(most)d letters, digits, - or _.",
+            code="invalid_login",
+            params={"most": LOGIN_MAX_LENGTH},
+        )

@@ -10,6 +10,7 @@ import enum
 import html
 import http.client
 import itertools
+import logging
 import re
 import ssl
 import time
@@ -298,7 +299,9 @@ class VicidialClient:
                 # an ambiguous "connection aborted" although VICIdial never saw the request.
                 headers={"Connection": "close"},
             )
-            return response.status_code, response.content.decode("utf-8", errors="replace"), None
+            body = response.content.decode("utf-8", errors="replace")
+            # PostgreSQL text cannot hold NUL; everything else is kept word for word.
+            return response.status_code, body.replace("\x00", "\ufffd"), None
         except requests.RequestException as exc:
             return None, "", _transport_error(exc, config)
 
@@ -364,3 +367,23 @@ def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
         yield error
         linked = (error.__cause__, error.__context__, getattr(error, "reason", None), *error.args)
         pending.extend(item for item in linked if isinstance(item, BaseException))
+
+
+class _HideQueryPasswords(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query string and all: in GET mode that
+    line holds the API password."""
+
+    PASS_PARAMETER = re.compile(r"([?&]pass=)[^&\s\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        hidden = self.PASS_PARAMETER.sub(r"\1********", message)
+        if hidden != message:
+            record.msg, record.args = hidden, ()
+        return True
+
+
+def hide_passwords_from_urllib3_logs() -> None:
+    logger = logging.getLogger("urllib3.connectionpool")
+    if not any(isinstance(existing, _HideQueryPasswords) for existing in logger.filters):
+        logger.addFilter(_HideQueryPasswords())

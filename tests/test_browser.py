@@ -34,8 +34,9 @@ def browser_page(monkeypatch):
         page.console_problems = []
         page.on(
             "console",
-            lambda message: message.type in ("error", "warning")
-            and page.console_problems.append(message.text),
+            lambda message: (
+                message.type in ("error", "warning") and page.console_problems.append(message.text)
+            ),
         )
         yield page
         browser.close()

@@ -145,8 +145,13 @@ def test_timeout_leaves_the_request_needing_verification(client_for, users, simu
 
 @pytest.mark.parametrize(
     ("status", "body"),
-    [(500, ""), (200, "<html><body>Service Unavailable</body></html>"), (502, "Bad gateway")],
-    ids=["empty-500", "html", "502"],
+    [
+        (500, ""),
+        (200, "<html><body>Service Unavailable</body></html>"),
+        (502, "Bad gateway"),
+        (200, "\x00\x01binary"),
+    ],
+    ids=["empty-500", "html", "502", "nul-bytes"],
 )
 def test_unrecognised_answers_need_verification(client_for, users, simulator, status, body):
     simulator.state.inject(Fault(status=status, body=body))
@@ -156,7 +161,8 @@ def test_unrecognised_answers_need_verification(client_for, users, simulator, st
     assert alias_request.status == Status.NEEDS_VERIFICATION
     call = VicidialCall.objects.get()
     assert (call.result, call.outcome, call.http_status) == ("unknown", "UNRECOGNISED", status)
-    assert call.response_body == body
+    # Word for word, except NUL, which PostgreSQL text cannot hold.
+    assert call.response_body == body.replace("\x00", "\ufffd")
 
 
 def test_wrong_api_password_is_recorded_without_the_password(

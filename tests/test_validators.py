@@ -100,3 +100,10 @@ def test_phone_login_error_names_login_and_character():
         parse_phone_logins("1001,10.02")
     assert "'10.02'" in caught.value.messages[0]
     assert "'.'" in caught.value.messages[0]
+
+
+def test_one_login_cannot_outgrow_its_column():
+    with pytest.raises(ValidationError) as caught:
+        parse_phone_logins("a" * 101)
+    assert caught.value.code == "length"
+    assert parse_phone_logins("a" * 100) == ["a" * 100]

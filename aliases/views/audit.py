@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET
 from .. import selectors
 from ..audit import AuditContext, EventType, export_line, record
 from ..forms import AuditFilterForm
-from ..validators import LOGIN_CHARS
+from ..validators import is_phone_login
 
 PAGE_SIZE = 50
 EXPORT_FORMATS = ("csv", "jsonl")
@@ -80,7 +80,7 @@ def audit_list(request: HttpRequest) -> HttpResponse:
 @permission_required("aliases.view_auditevent", raise_exception=True)
 def extension_lookup(request: HttpRequest) -> HttpResponse:
     login = request.GET.get("login", "").strip()
-    if not login or not all(LOGIN_CHARS.fullmatch(char) for char in login):
+    if not is_phone_login(login):
         messages.error(request, "Enter a phone login: letters, digits, - or _.")
         return redirect("aliases:home")
     return redirect("aliases:extension_history", login=login)
@@ -90,7 +90,7 @@ def extension_lookup(request: HttpRequest) -> HttpResponse:
 @login_required
 @permission_required("aliases.view_auditevent", raise_exception=True)
 def extension_history(request: HttpRequest, login: str) -> HttpResponse:
-    if not all(LOGIN_CHARS.fullmatch(char) for char in login):
+    if not is_phone_login(login):
         raise Http404("No such extension.")
     page = _page_of(selectors.audit_events_filtered(extension=login), request)
     _record_look(

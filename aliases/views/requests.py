@@ -28,6 +28,7 @@ def _report_failure(request: HttpRequest, error: Exception) -> None:
 
 @require_GET
 @login_required
+@permission_required("aliases.view_aliasrequest", raise_exception=True)
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     context = {
@@ -43,6 +44,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @login_required
+@permission_required("aliases.view_aliasrequest", raise_exception=True)
 def request_list(request: HttpRequest) -> HttpResponse:
     form = RequestSearchForm(request.GET or None)
     queryset = selectors.alias_requests_visible_to(user=request.user)

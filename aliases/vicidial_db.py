@@ -3,7 +3,7 @@
 It only ever SELECTs from `phones`; writes to VICIdial go through its HTTP API (vicidial.py).
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from urllib.parse import quote, unquote, urlsplit
 
 import pymysql
@@ -27,8 +27,8 @@ class VicidialDatabase:
     host: str
     port: int
     user: str
-    password: str
-    database: str
+    password: str = field(repr=False)
+    database: str = ""
 
     @classmethod
     def from_url(cls, url: str) -> "VicidialDatabase":

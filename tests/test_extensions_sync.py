@@ -12,7 +12,7 @@ from django.core.management import CommandError, call_command
 from aliases.audit import EventType
 from aliases.models import AuditEvent, Extension
 from aliases.services.extensions import extensions_sync_from_vicidial
-from aliases.vicidial_db import VicidialDatabaseError
+from aliases.vicidial_db import VicidialDatabase, VicidialDatabaseError
 
 MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
 
@@ -213,3 +213,9 @@ def test_command_without_a_url_says_how_to_configure_one(db, settings):
 
     with pytest.raises(CommandError, match="set VICIDIAL_DB_URL or pass --db-url"):
         call_command("sync_extensions", stdout=io.StringIO())
+
+
+def test_the_database_password_stays_out_of_repr():
+    target = VicidialDatabase.from_url("mysql://reader:S3cret-pw@127.0.0.1:3306/asterisk")
+    assert "S3cret-pw" not in repr(target)
+    assert "S3cret-pw" not in str(target)

@@ -223,3 +223,12 @@ def test_someone_elses_token_is_not_a_way_in(client_for, users):
     )
     assert response.status_code == 403
     assert AliasRequest.objects.count() == 1
+
+
+def test_admin_queue_shows_the_oldest_fifty_and_links_to_the_rest(client_for, users):
+    for number in range(52):
+        submit(users["supervisor"], alias_id=f"queued_{number}")
+    page = client_for("admin").get(reverse("aliases:home"))
+    shown = [alias_request.alias_id for alias_request in page.context["pending"]]
+    assert shown == [f"queued_{number}" for number in range(50)]
+    assert "All 52 waiting requests" in page.content.decode()

@@ -14,6 +14,7 @@ from ..forms import AliasRequestForm, DecisionForm, RequestSearchForm, SettleFor
 from ..models import AliasRequest
 
 PAGE_SIZE = 25
+QUEUE_SIZE = 50
 
 
 def _get_request_for_user(request: HttpRequest, pk: int) -> AliasRequest:
@@ -35,8 +36,11 @@ def home(request: HttpRequest) -> HttpResponse:
         "my_requests": selectors.alias_requests_visible_to(user=user).filter(requester=user)[:10],
     }
     if user.has_perm("aliases.decide_aliasrequest"):
-        context["pending"] = selectors.alias_requests_pending()
-        context["attention"] = selectors.alias_requests_needing_attention()
+        # The oldest first, a page's worth: the full queue is one click away.
+        pending = selectors.alias_requests_pending()
+        context["pending"] = pending[:QUEUE_SIZE]
+        context["pending_total"] = pending.count()
+        context["attention"] = selectors.alias_requests_needing_attention()[:QUEUE_SIZE]
     if selectors.sees_all_requests(user):
         context["recent"] = selectors.alias_requests_visible_to(user=user)[:10]
     return render(request, "aliases/home.html", context)

@@ -1,3 +1,4 @@
+import signal
 import threading
 
 from django.core.management.base import BaseCommand
@@ -35,6 +36,9 @@ class Command(BaseCommand):
             f"API user {api_user.user}; SQL mode {'lenient' if lenient else 'strict'}; "
             f"phones: {phones}. Quit with CONTROL-C."
         )
+        if threading.current_thread() is threading.main_thread():
+            # Stop on SIGTERM too: a script that starts it in the background may ignore SIGINT.
+            signal.signal(signal.SIGTERM, lambda *_: self.stop_requested.set())
         try:
             self.stop_requested.wait()
         except KeyboardInterrupt:

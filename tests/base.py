@@ -1,8 +1,12 @@
 """Personas and helpers shared by the tests."""
 
+import threading
+from collections.abc import Callable
+
 from django.apps import apps
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, Group
+from django.db import connections
 
 from aliases.models import AliasRequest
 from aliases.role_permissions import ROLE_PERMISSIONS, grant
@@ -48,3 +52,25 @@ def submit(
         phone_logins=logins,
         justification=justification,
     )
+
+
+def race(count: int, action: Callable[[int], object]) -> list[object]:
+    """Run `action(index)` in `count` threads released together; each has its own connection."""
+    barrier = threading.Barrier(count)
+    outcomes: list[object] = [None] * count
+
+    def run(index: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            outcomes[index] = action(index)
+        except Exception as error:  # noqa: BLE001 - the outcome is what the test inspects
+            outcomes[index] = error
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcomes

@@ -1,5 +1,6 @@
 """Malformed requests get a 4xx or a form error, never a 500; forms and validators never raise."""
 
+import os
 import re
 import sys
 import traceback
@@ -54,6 +55,9 @@ class Problems(list):
         return "\n".join(["", *self])
 
 
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
 @contextmanager
 def problems():
     """A Problems list that also gets every exception a view lets escape, with its place."""
@@ -64,7 +68,7 @@ def problems():
         frames = traceback.extract_tb(error.__traceback__)
         ours = [frame for frame in frames if "/aliases/" in frame.filename] or frames[-1:]
         where = " -> ".join(
-            dict.fromkeys(f"{f.filename.rpartition('/work/main/')[2]}:{f.lineno}" for f in ours)
+            dict.fromkeys(f"{os.path.relpath(f.filename, ROOT)}:{f.lineno}" for f in ours)
         )
         line = f"  raised {type(error).__name__}: {error} ({where})"
         if line not in found:

@@ -1,12 +1,10 @@
 """Exactly-once approval, the credentials circuit breaker, and settling unknown outcomes."""
 
-import threading
 from datetime import timedelta
 
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -18,7 +16,7 @@ from aliases.roles import Role
 from aliases.services.calls import PROBABLE_EARLIER_SUCCESS
 from aliases.simulator import Fault
 
-from .base import make_user, submit
+from .base import make_user, race, submit
 
 Status = AliasRequest.Status
 Type = AuditEvent.Type
@@ -27,28 +25,6 @@ Type = AuditEvent.Type
 def add_phone_alias_calls(simulator) -> int:
     received = simulator.state.requests_received
     return sum(1 for request in received if request.params.get("function") == "add_phone_alias")
-
-
-def race(count: int, action) -> list[object]:
-    """Run `action(index)` in `count` threads released together; each has its own connection."""
-    barrier = threading.Barrier(count)
-    outcomes: list[object] = [None] * count
-
-    def run(index: int) -> None:
-        try:
-            barrier.wait(timeout=10)
-            outcomes[index] = action(index)
-        except Exception as error:  # noqa: BLE001 - the outcome is what the test inspects
-            outcomes[index] = error
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=run, args=(index,)) for index in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return outcomes
 
 
 @pytest.mark.postgres_only

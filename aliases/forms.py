@@ -78,7 +78,7 @@ class DecisionForm(forms.Form):
     note = forms.CharField(
         required=False,
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=forms.Textarea(attrs={"rows": 2, "class": "form-control mb-2"}),
         label="Note",
         help_text="Shown to the requester. Required when rejecting.",
     )

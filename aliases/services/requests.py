@@ -46,10 +46,9 @@ def alias_request_submit(
     context: AuditContext | None = None,
 ) -> AliasRequest:
     require_perm(requester, "aliases.add_aliasrequest", "request phone aliases")
-    if isinstance(phone_logins, str):
-        phone_logins = parse_phone_logins(phone_logins)
-    else:
-        phone_logins = parse_phone_logins(",".join(phone_logins))
+    if not isinstance(phone_logins, str):
+        phone_logins = ",".join(phone_logins)
+    phone_logins = parse_phone_logins(phone_logins)
     validate_alias_id(alias_id)
     validate_alias_name(alias_name)
     if not justification.strip():

@@ -179,7 +179,7 @@ class AliasRequestAdmin(
 
     @admin.display(description="Phone logins")
     def logins_display(self, obj: AliasRequest) -> str:
-        return history_links(obj.phone_logins)
+        return history_links(obj.logins_in_order())
 
     def has_decide_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("aliases.decide_aliasrequest")

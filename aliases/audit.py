@@ -134,9 +134,7 @@ def record(
     context = context or AuditContext()
     if actor is not None and not actor.is_authenticated:
         actor = None
-    if extensions is None:
-        extensions = request.phone_logins if request is not None else []
-    extensions = list(dict.fromkeys(extensions))
+    extensions = list(dict.fromkeys(extensions or ()))
     with transaction.atomic():
         head = _take_chain_head()
         event = AuditEvent(

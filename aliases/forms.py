@@ -6,6 +6,7 @@ from django import forms
 
 from .models import AliasRequest, AuditEvent
 from .validators import (
+    LOGIN_MAX_LENGTH,
     parse_phone_logins,
     validate_alias_id,
     validate_alias_name,
@@ -86,7 +87,7 @@ class DecisionForm(forms.Form):
 
 class RequestSearchForm(forms.Form):
     alias_id = forms.CharField(required=False, max_length=20, label="Alias ID")
-    login = forms.CharField(required=False, max_length=100, label="Exact phone login")
+    login = forms.CharField(required=False, max_length=LOGIN_MAX_LENGTH, label="Exact phone login")
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *AliasRequest.Status.choices]
     )
@@ -95,7 +96,7 @@ class RequestSearchForm(forms.Form):
 class AuditFilterForm(forms.Form):
     extension = forms.CharField(
         required=False,
-        max_length=100,
+        max_length=LOGIN_MAX_LENGTH,
         label="Exact extension",
         validators=[validate_phone_login],
     )

@@ -49,7 +49,7 @@ def alias_requests_pending() -> QuerySet[AliasRequest]:
 def alias_requests_needing_attention() -> QuerySet[AliasRequest]:
     return _with_related(
         AliasRequest.objects.filter(
-            status__in=[AliasRequest.Status.NEEDS_VERIFICATION, AliasRequest.Status.APPROVED]
+            status__in=[AliasRequest.Status.NEEDS_VERIFICATION, AliasRequest.Status.CALLING]
         )
     ).order_by("created_at")
 

@@ -18,7 +18,8 @@ ALIAS_ID_LENGTH = (2, 20)
 # requiring 2 keeps every alias editable.
 ALIAS_NAME_LENGTH = (2, 50)
 LOGINS_JOINED_LENGTH = (2, 255)
-LOGIN_MAX_LENGTH = 100
+# VICIdial 2.14 declares phones.login VARCHAR(15): no longer login can exist there.
+LOGIN_MAX_LENGTH = 15
 
 
 def describe_character(char: str) -> str:

@@ -34,7 +34,7 @@ def test_each_step_writes_exactly_one_event(users, simulator):
         Type.REQUEST_CREATED,
         Type.REQUEST_APPROVED,
         Type.VICIDIAL_CALL,
-        Type.REQUEST_COMPLETED,
+        Type.REQUEST_SUCCEEDED,
     ]
     other = submit(users["supervisor"], alias_id="other_one")
     services.alias_request_reject(request_id=other.pk, actor=users["admin"], note="No.")
@@ -68,7 +68,7 @@ def test_events_carry_who_where_and_one_correlation_id_per_action(client_for, us
     assert [e.event_type for e in approval_events[::-1]] == [
         Type.REQUEST_APPROVED,
         Type.VICIDIAL_CALL,
-        Type.REQUEST_COMPLETED,
+        Type.REQUEST_SUCCEEDED,
     ]
     assert len({e.correlation_id for e in approval_events}) == 1
     for event in approval_events:
@@ -81,7 +81,7 @@ def test_events_carry_who_where_and_one_correlation_id_per_action(client_for, us
         assert event.extensions == ["cc100", "bb100"]
         assert event.occurred_at.utcoffset().total_seconds() == 0
     approved = approval_events[-1]
-    assert approved.changes["status"] == ["pending", "approved"]
+    assert approved.changes["status"] == ["pending", "calling"]
     assert approved.changes["decided_by"] == [None, "admin"]
     call_event = AuditEvent.objects.get(event_type=Type.VICIDIAL_CALL)
     assert call_event.outcome == "succeeded"

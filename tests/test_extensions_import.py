@@ -103,7 +103,7 @@ def test_a_column_left_out_of_the_file_is_left_alone(db):
             "cc 1!,SIP",
             "login 'cc 1!' contains characters VICIdial would silently delete: space, '!'",
         ),
-        ("a" * 21 + ",SIP", "is 21 characters long; VICIdial keeps at most 20"),
+        ("a" * 16 + ",SIP", "is 16 characters long; VICIdial keeps at most 15"),
         ("cc1,PJSIP", "protocol 'PJSIP' is not one of SIP, IAX2, Zap, EXTERNAL"),
         ("cc1,", "protocol is empty; it must be one of SIP, IAX2, Zap, EXTERNAL"),
         ("cc1,SIP,10.0.0.300", "server_ip '10.0.0.300' is not an IPv4 or IPv6 address"),

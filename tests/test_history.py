@@ -45,7 +45,7 @@ def test_extension_history_tells_the_whole_story(client_for, story):
         "Request created",
         "Request approved",
         "VICIdial call made",
-        "Request outcome recorded",
+        "Done in VICIdial",
     ]:
         assert label in page
 
@@ -150,7 +150,7 @@ def test_request_page_shows_its_timeline(client_for, story):
         Type.REQUEST_CREATED,
         Type.REQUEST_APPROVED,
         Type.VICIDIAL_CALL,
-        Type.REQUEST_COMPLETED,
+        Type.REQUEST_SUCCEEDED,
     ]
 
 

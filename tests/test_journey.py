@@ -35,7 +35,7 @@ def test_supervisor_submits_admin_approves_alias_exists_in_vicidial(client_for, 
     assert response.status_code == 302
     assert response["Location"] == reverse("aliases:request_detail", args=[alias_request.pk])
     assert alias_request.status == Status.PENDING
-    assert alias_request.phone_logins == ["cc100", "bb100"]
+    assert alias_request.logins_in_order() == ["cc100", "bb100"]
 
     response = approve(client_for("admin"), alias_request, note="Fine by me.")
     assert response.status_code == 200
@@ -50,7 +50,7 @@ def test_supervisor_submits_admin_approves_alias_exists_in_vicidial(client_for, 
     body = "SUCCESS: add_phone_alias PHONE ALIAS HAS BEEN ADDED - 6666|xyz100|XYZ testing|"
     body += "cc100,bb100\n"
     assert call.response_body == body
-    assert (call.result, call.http_status, call.outcome) == ("succeeded", 200, "SUCCESS")
+    assert (call.result, call.http_status, call.keyword) == ("succeeded", 200, "SUCCESS")
     assert call.source == f"portal{alias_request.pk}"
     assert call.sent_params[-1] == ["source", f"portal{alias_request.pk}"]
 
@@ -93,7 +93,7 @@ def test_vicidial_errors_fail_the_request_with_the_reason_shown(
     assert reason in alias_request.outcome_reason
     assert reason in response.content.decode()
     call = VicidialCall.objects.get()
-    assert (call.result, call.outcome) == ("rejected", "ERROR")
+    assert (call.result, call.keyword) == ("rejected", "ERROR")
 
 
 def _as_submit_args(form: dict) -> dict:
@@ -160,7 +160,7 @@ def test_unrecognised_answers_need_verification(client_for, users, simulator, st
     alias_request.refresh_from_db()
     assert alias_request.status == Status.NEEDS_VERIFICATION
     call = VicidialCall.objects.get()
-    assert (call.result, call.outcome, call.http_status) == ("unknown", "UNRECOGNISED", status)
+    assert (call.result, call.keyword, call.http_status) == ("unknown", "UNRECOGNISED", status)
     # Word for word, except NUL, which PostgreSQL text cannot hold.
     assert call.response_body == body.replace("\x00", "\ufffd")
 

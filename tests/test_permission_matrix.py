@@ -28,7 +28,7 @@ from .base import submit
 
 PERSONAS = ("anonymous", "supervisor", "admin", "auditor", "outsider")
 
-# Outcome classes; an int is that exact status.
+# Keyword classes; an int is that exact status.
 LOGIN = "302 to the portal login"
 ADM_LOGIN = "302 to the admin login"
 MOVED = "302 elsewhere"

@@ -205,7 +205,7 @@ def stuck_request(users, *, minutes_ago: int) -> AliasRequest:
     alias_request = submit(users["supervisor"], alias_id=f"stuck_{minutes_ago}")
     then = timezone.now() - timedelta(minutes=minutes_ago)
     AliasRequest.objects.filter(pk=alias_request.pk).update(
-        status=Status.APPROVED, decided_by=users["admin"], decided_at=then, updated_at=then
+        status=Status.CALLING, decided_by=users["admin"], decided_at=then, updated_at=then
     )
     VicidialCall.objects.create(request=alias_request, function="add_phone_alias", started_at=then)
     return alias_request
@@ -218,7 +218,7 @@ def test_reconcile_inflight_moves_stale_calls_to_needs_verification(users, capsy
     assert "1 stale request(s)" in capsys.readouterr().out
     stale.refresh_from_db()
     fresh.refresh_from_db()
-    assert (stale.status, fresh.status) == (Status.NEEDS_VERIFICATION, Status.APPROVED)
+    assert (stale.status, fresh.status) == (Status.NEEDS_VERIFICATION, Status.CALLING)
     call = stale.calls.get()
     assert call.result == "unknown"
     assert "process stopped" in call.transport_error
@@ -226,7 +226,7 @@ def test_reconcile_inflight_moves_stale_calls_to_needs_verification(users, capsy
         AuditEvent.objects.filter(request=stale)
         .order_by("sequence")
         .values_list("event_type", flat=True)
-    )[-2:] == [Type.CALL_RECONCILED, Type.REQUEST_COMPLETED]
+    )[-2:] == [Type.CALL_RECONCILED, Type.REQUEST_NEEDS_VERIFICATION]
     assert fresh.calls.get().result == "in_flight"
 
 
@@ -240,11 +240,11 @@ def test_an_answer_arriving_after_reconcile_does_not_overwrite_the_admins_view(u
 
     class ReconciledMidCall(VicidialClient):
         def add_phone_alias(self, **kwargs):
-            AliasRequest.objects.filter(status=Status.APPROVED).update(
+            AliasRequest.objects.filter(status=Status.CALLING).update(
                 updated_at=timezone.now() - timedelta(hours=1)
             )
             VicidialCall.objects.update(started_at=timezone.now() - timedelta(hours=1))
-            services.vicidial_calls_reconcile(older_than=timedelta(minutes=10))
+            services.alias_requests_reconcile_inflight(older_than=timedelta(minutes=10))
             return super().add_phone_alias(**kwargs)
 
     alias_request = submit(users["supervisor"])

@@ -24,7 +24,8 @@ FILTERED = "Wr0ng-Pa55xq"  # what VICIdial compares, and echoes in "Login incorr
 # The audit events that hold what VICIdial answered; the others are not worth a page each.
 CARRY_VICIDIAL_TEXT = [
     AuditEvent.Type.VICIDIAL_CALL,
-    AuditEvent.Type.REQUEST_COMPLETED,
+    AuditEvent.Type.REQUEST_FAILED,
+    AuditEvent.Type.REQUEST_NEEDS_VERIFICATION,
     AuditEvent.Type.CIRCUIT_OPENED,
     AuditEvent.Type.CIRCUIT_RESET,
 ]
@@ -81,7 +82,7 @@ def every_page(client_for, *, exports: bool = True) -> list[tuple[str, str]]:
     """Every page a user can reach that shows requests, calls or the audit trail."""
     pages: list[tuple[str, str]] = []
     requests = list(AliasRequest.objects.order_by("pk"))
-    logins = sorted({login for request in requests for login in request.phone_logins})
+    logins = sorted({login for request in requests for login in request.logins_in_order()})
     for persona in ("supervisor", "admin", "auditor"):
         client = client_for(persona)
         get(client, reverse("aliases:home"), f"{persona} home", pages)

@@ -14,7 +14,7 @@ Status = AliasRequest.Status
 def test_submit_stores_one_row_per_login_in_order(users):
     alias_request = submit(users["supervisor"], logins="1002, 1001,cc100")
     assert alias_request.status == Status.PENDING
-    assert alias_request.phone_logins == ["1002", "1001", "cc100"]
+    assert alias_request.logins_in_order() == ["1002", "1001", "cc100"]
     assert RequestedLogin.objects.filter(login__lower="cc100").count() == 1
 
 

@@ -6,13 +6,13 @@ from aliases.models import AliasRequest
 Status = AliasRequest.Status
 
 ALLOWED = {
-    (Status.PENDING, Status.APPROVED),
+    (Status.PENDING, Status.CALLING),
     (Status.PENDING, Status.REJECTED),
     (Status.PENDING, Status.CANCELLED),
-    (Status.APPROVED, Status.SUCCEEDED),
-    (Status.APPROVED, Status.FAILED),
-    (Status.APPROVED, Status.NEEDS_VERIFICATION),
-    (Status.NEEDS_VERIFICATION, Status.APPROVED),
+    (Status.CALLING, Status.SUCCEEDED),
+    (Status.CALLING, Status.FAILED),
+    (Status.CALLING, Status.NEEDS_VERIFICATION),
+    (Status.NEEDS_VERIFICATION, Status.CALLING),
     (Status.NEEDS_VERIFICATION, Status.SUCCEEDED),
     (Status.NEEDS_VERIFICATION, Status.FAILED),
 }

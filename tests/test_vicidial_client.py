@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.views.debug import SafeExceptionReporterFilter
 
 from aliases.simulator import Fault, VicidialSimulator, demo_state, php_warnings
-from aliases.vicidial import CallClass, Outcome, VicidialClient, VicidialConfig
+from aliases.vicidial import CallResult, Keyword, VicidialClient, VicidialConfig
 
 PASSWORD = "S3cret pw!"  # VICIdial deletes " " and "!" before comparing
 WRONG = "Wr0ng&pw <x>"
@@ -45,7 +45,7 @@ def add(client, alias_id="xyz100", reference="42", logins=("cc100", "bb100")):
 
 def test_success_with_params_in_order_and_the_password_masked(sim):
     result = add(client_for(sim))
-    assert result.call_class is CallClass.SUCCEEDED
+    assert result.result is CallResult.SUCCEEDED
     assert (result.http_status, result.method, result.function) == (200, "POST", "add_phone_alias")
     added = "PHONE ALIAS HAS BEEN ADDED - 6666|xyz100|XYZ testing|cc100,bb100"
     assert result.body == f"SUCCESS: add_phone_alias {added}\n"
@@ -76,7 +76,7 @@ def test_post_by_default_keeps_the_password_out_of_the_url(sim):
 def test_get_mode_sends_the_same_fields_in_the_query_string(sim):
     result = add(client_for(sim, method="GET"))
     (received,) = sim.state.requests_received
-    assert result.call_class is CallClass.SUCCEEDED
+    assert result.result is CallResult.SUCCEEDED
     assert result.method == received.method == "GET"
     query = parse_qsl(urlsplit(received.path).query)
     assert [name for name, _ in query] == [name for name, _ in result.sent_params]
@@ -103,7 +103,7 @@ def test_update_rename_and_delete(sim):
     relinked = client.update_phone_alias(
         alias_id="xyz100", phone_logins=["1001", "1002"], reference="7"
     )
-    assert relinked.call_class is CallClass.SUCCEEDED
+    assert relinked.result is CallResult.SUCCEEDED
     assert sim.state.alias("xyz100").logins_list == "1001,1002"
     deleted = client.update_phone_alias(alias_id="xyz100", delete=True, reference="7")
     assert ("delete_alias", "Y") in deleted.sent_params
@@ -113,7 +113,7 @@ def test_update_rename_and_delete(sim):
 
 def test_version_needs_no_credentials(sim):
     result = client_for(sim).version()
-    assert (result.call_class, result.parsed.function) == (CallClass.SUCCEEDED, "version")
+    assert (result.result, result.parsed.function) == (CallResult.SUCCEEDED, "version")
     assert [name for name, _ in result.sent_params] == ["function", "source"]
 
 
@@ -124,45 +124,45 @@ def test_version_needs_no_credentials(sim):
             lambda s: s.add_alias("xyz100", "x", "cc100"),
             add,
             "PHONE ALIAS ALREADY EXISTS",
-            CallClass.REJECTED,
+            CallResult.REJECTED,
         ),
         (
             None,
             lambda c: add(c, logins=["cc100", "zz999"]),
             "PHONE DOES NOT EXIST",
-            CallClass.REJECTED,
+            CallResult.REJECTED,
         ),
         (
             lambda s: s.add_alias("xyz100", "x", "cc100"),
             lambda c: c.update_phone_alias(alias_id="xyz100", phone_logins=["c"], reference="1"),
             "NO UPDATES DEFINED",
-            CallClass.REJECTED,
+            CallResult.REJECTED,
         ),
         (
             lambda s: setattr(s.users["6666"], "user_level", 7),
             add,
             "USER DOES NOT HAVE PERMISSION TO ADD PHONE ALIASES",
-            CallClass.REJECTED,
+            CallResult.REJECTED,
         ),
         (
             lambda s: setattr(s.users["6666"], "api_allowed_functions", "version"),
             add,
             "USER DOES NOT HAVE PERMISSION TO USE THIS FUNCTION",
-            CallClass.REJECTED,
+            CallResult.REJECTED,
         ),
         (
             lambda s: setattr(s.users["6666"], "active", False),
             add,
             "Login incorrect",
-            CallClass.AUTH_FAILED,
+            CallResult.AUTH_FAILED,
         ),
         (
             lambda s: setattr(s, "allowed_ips", {"10.0.0.9"}),
             add,
             "Your IP Address is not allowed: 127.0.0.1",
-            CallClass.AUTH_FAILED,
+            CallResult.AUTH_FAILED,
         ),
-        (None, lambda c: add(c, alias_id="a" * 25), "empty response body", CallClass.UNKNOWN),
+        (None, lambda c: add(c, alias_id="a" * 25), "empty response body", CallResult.UNKNOWN),
     ],
     ids=["exists", "phone", "notice", "level", "function", "inactive", "ip", "strict-sql-500"],
 )
@@ -171,7 +171,7 @@ def test_each_answer_lands_in_its_class(sim, setup, call, reason, expected_class
         setup(sim.state)
     result = call(client_for(sim))
     assert reason in result.parsed.reason
-    assert result.call_class is expected_class
+    assert result.result is expected_class
     assert len(sim.state.requests_received) == 1
 
 
@@ -186,11 +186,11 @@ def forms_of(secret: str) -> list[str]:
 
 def test_wrong_password_is_auth_failed_and_no_password_appears_anywhere(sim):
     rejected = add(client_for(sim, password=WRONG))
-    assert rejected.call_class is CallClass.AUTH_FAILED
+    assert rejected.result is CallResult.AUTH_FAILED
     assert rejected.body == "ERROR: Login incorrect, please try again: |6666|********|BAD|\n"
     assert sim.state.requests_received[0].params["pass"] == WRONG  # it really was sent
     accepted = add(client_for(sim), alias_id="xyz101")
-    assert accepted.call_class is CallClass.SUCCEEDED
+    assert accepted.result is CallResult.SUCCEEDED
     for secret, result in [(WRONG, rejected), (PASSWORD, accepted)]:
         everything = repr(result) + repr(client_for(sim, password=secret).config)
         for form in forms_of(secret):
@@ -201,28 +201,28 @@ def test_lockout_blocks_the_right_password_and_ends_15_minutes_after_the_last_lo
     now = [1_800_000_000.0]
     sim.state.clock = lambda: now[0]
     good, bad = client_for(sim), client_for(sim, password=WRONG)
-    assert good.version().call_class is CallClass.SUCCEEDED  # no login involved
-    assert add(good, alias_id="first").call_class is CallClass.SUCCEEDED
-    assert [add(bad).call_class for _ in range(10)] == [CallClass.AUTH_FAILED] * 10
+    assert good.version().result is CallResult.SUCCEEDED  # no login involved
+    assert add(good, alias_id="first").result is CallResult.SUCCEEDED
+    assert [add(bad).result for _ in range(10)] == [CallResult.AUTH_FAILED] * 10
     locked = add(good)
-    assert locked.call_class is CallClass.AUTH_FAILED
+    assert locked.result is CallResult.AUTH_FAILED
     assert locked.parsed.reason == "Too many login attempts, try again in 15 minutes"
     now[0] += 15 * 60
-    assert add(good).call_class is CallClass.SUCCEEDED
+    assert add(good).result is CallResult.SUCCEEDED
     assert len(sim.state.requests_received) == 14
 
 
 def test_success_body_with_http_500_counts_as_succeeded(sim):
     sim.state.inject(Fault(status=500))
     result = add(client_for(sim))
-    assert (result.call_class, result.http_status) == (CallClass.SUCCEEDED, 500)
+    assert (result.result, result.http_status) == (CallResult.SUCCEEDED, 500)
 
 
 def test_success_after_php_warnings(sim):
     sim.state.inject(Fault(prefix=php_warnings(250)))
     result = add(client_for(sim))
     assert len(result.body) > 30_000
-    assert result.call_class is CallClass.SUCCEEDED
+    assert result.result is CallResult.SUCCEEDED
     assert result.parsed.data[1] == "xyz100"
 
 
@@ -238,8 +238,8 @@ def test_success_after_php_warnings(sim):
 def test_unrecognised_answers_are_unknown(sim, status, body):
     sim.state.inject(Fault(status=status, body=body))
     result = add(client_for(sim))
-    assert (result.call_class, result.http_status) == (CallClass.UNKNOWN, status)
-    assert result.parsed.outcome is Outcome.UNRECOGNISED
+    assert (result.result, result.http_status) == (CallResult.UNKNOWN, status)
+    assert result.parsed.keyword is Keyword.UNRECOGNISED
     expected = body if isinstance(body, str) else body.decode("utf-8", "replace")
     # Word for word, except NUL: PostgreSQL text cannot hold it.
     assert result.body == expected.replace("\x00", "\ufffd")
@@ -249,7 +249,7 @@ def test_unrecognised_answers_are_unknown(sim, status, body):
 def test_redirects_are_not_followed(sim):
     sim.state.inject(Fault(status=302, body="", headers={"Location": sim.url}, process=False))
     result = add(client_for(sim))
-    assert (result.call_class, result.http_status) == (CallClass.UNKNOWN, 302)
+    assert (result.result, result.http_status) == (CallResult.UNKNOWN, 302)
     assert len(sim.state.requests_received) == 1
     assert sim.state.alias("xyz100") is None
 
@@ -257,7 +257,7 @@ def test_redirects_are_not_followed(sim):
 def test_read_timeout_is_unknown_and_the_work_may_be_done(sim):
     sim.state.inject(Fault(delay=1.0))
     result = add(client_for(sim, read_timeout=0.2))
-    assert result.call_class is CallClass.UNKNOWN
+    assert result.result is CallResult.UNKNOWN
     assert result.transport_error == "read timeout after 0.2 s"
     assert (result.http_status, result.body, result.parsed.reason) == (
         None,
@@ -272,7 +272,7 @@ def test_read_timeout_is_unknown_and_the_work_may_be_done(sim):
 def test_connection_reset_is_unknown(sim):
     sim.state.inject(Fault(reset=True))
     result = add(client_for(sim))
-    assert result.call_class is CallClass.UNKNOWN
+    assert result.result is CallResult.UNKNOWN
     assert result.transport_error == "connection reset after the request was sent"
     assert len(sim.state.requests_received) == 1
 
@@ -288,8 +288,8 @@ def test_refused_connection_is_not_sent():
         source_tag="p",
     )
     result = add(VicidialClient(config))
-    assert (result.call_class, result.transport_error) == (CallClass.NOT_SENT, "connection refused")
-    assert result.parsed.outcome is Outcome.UNRECOGNISED and result.http_status is None
+    assert (result.result, result.transport_error) == (CallResult.NOT_SENT, "connection refused")
+    assert result.parsed.keyword is Keyword.UNRECOGNISED and result.http_status is None
 
 
 def fail_with(error: OSError):
@@ -313,19 +313,19 @@ def fail_with(error: OSError):
 def test_failures_before_sending_are_not_sent(sim, monkeypatch, error, message):
     monkeypatch.setattr(urllib3.util.connection, "create_connection", fail_with(error))
     result = add(client_for(sim))
-    assert (result.call_class, result.transport_error) == (CallClass.NOT_SENT, message)
+    assert (result.result, result.transport_error) == (CallResult.NOT_SENT, message)
     assert sim.state.requests_received == []
 
 
 def test_invalid_url_is_not_sent_and_credentials_in_the_url_are_not_recorded(sim):
     result = add(client_for(sim, url="notaurl"))
-    assert (result.call_class, result.transport_error) == (
-        CallClass.NOT_SENT,
+    assert (result.result, result.transport_error) == (
+        CallResult.NOT_SENT,
         "invalid VICIdial URL",
     )
     with_userinfo = sim.url.replace("http://", "http://proxyuser:proxypw@") + "?token=abc"
     result = add(client_for(sim, url=with_userinfo))
-    assert result.call_class is CallClass.SUCCEEDED
+    assert result.result is CallResult.SUCCEEDED
     assert result.url == sim.url
 
 
@@ -349,8 +349,8 @@ def test_config_from_settings_and_its_repr_hides_the_password(sim):
         result = add(VicidialClient(), reference="5")
     assert config == VicidialConfig(sim.url, "6666", PASSWORD, "demo", 1.0, 2.0, "GET")
     assert PASSWORD not in repr(config)
-    assert (result.call_class, result.method, result.source) == (
-        CallClass.SUCCEEDED,
+    assert (result.result, result.method, result.source) == (
+        CallResult.SUCCEEDED,
         "GET",
         "demo5",
     )

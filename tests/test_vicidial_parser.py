@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 
 from aliases.simulator import php_warnings
 from aliases.vicidial import (
-    CallClass,
-    Outcome,
+    CallResult,
+    Keyword,
     ParsedResponse,
     TransportError,
     classify,
@@ -26,16 +26,16 @@ CASES = {
 
 # The portal's policy for every recorded answer of the real server.
 EXPECTED_CLASS = {
-    CallClass.SUCCEEDED: (
+    CallResult.SUCCEEDED: (
         "V1 V2 V4 A1 A3c A3d A4g A5 A5b A5c A5d A5e A6a A8 A9 A9b A9c A10 A10b NL1b NL2 X1b "
         "U1 U2 U3 U3b U6b U9 U9b U12 U13"
     ),
-    CallClass.REJECTED: (
+    CallResult.REJECTED: (
         "A2 A2b A3 A3b A4a A4b A4c A4d A4e A4f X3 X3b X3c X3d X4 X5 X5b X5c X6 X6c "
         "U4 U5 U6 U7 U7b U8 U10 U10b U11 U11b U14 NL3"
     ),
-    CallClass.AUTH_FAILED: "X1 X1c X1d X2 X3e X6b X6d",
-    CallClass.UNKNOWN: "V3 A7a A7b NL1",
+    CallResult.AUTH_FAILED: "X1 X1c X1d X2 X3e X6b X6d",
+    CallResult.UNKNOWN: "V3 A7a A7b NL1",
 }
 CASE_CLASS = {name: cls for cls, names in EXPECTED_CLASS.items() for name in names.split()}
 
@@ -48,78 +48,78 @@ def test_the_policy_table_covers_every_fixture_case_once():
 @pytest.mark.parametrize("name", CASES)
 def test_every_fixture_body_is_classified(name):
     parsed = parse_response(CASES[name]["body"])
-    assert isinstance(parsed.outcome, Outcome)
+    assert isinstance(parsed.keyword, Keyword)
     assert classify(parsed=parsed, transport_error=None) is CASE_CLASS[name]
-    if parsed.outcome is not Outcome.UNRECOGNISED:
+    if parsed.keyword is not Keyword.UNRECOGNISED:
         assert CASES[name]["body"].startswith(parsed.result_line)
 
 
 REPRESENTATIVE = {
     "A1": (
-        Outcome.SUCCESS,
+        Keyword.SUCCESS,
         "add_phone_alias",
         "PHONE ALIAS HAS BEEN ADDED",
         ("6666", "xyz100", "XYZ testing", "cc100,bb100"),
     ),
-    "A2": (Outcome.ERROR, "add_phone_alias", "PHONE ALIAS ALREADY EXISTS", ("6666", "xyz100")),
-    "A3b": (Outcome.ERROR, "add_phone_alias", "PHONE DOES NOT EXIST", ("6666", "")),
+    "A2": (Keyword.ERROR, "add_phone_alias", "PHONE ALIAS ALREADY EXISTS", ("6666", "xyz100")),
+    "A3b": (Keyword.ERROR, "add_phone_alias", "PHONE DOES NOT EXIST", ("6666", "")),
     "A4d": (
-        Outcome.ERROR,
+        Keyword.ERROR,
         "add_phone_alias",
         "YOU MUST USE ALL REQUIRED FIELDS",
         ("6666", "", "", ""),
     ),
     "X1": (
-        Outcome.ERROR,
+        Keyword.ERROR,
         "",
         "Login incorrect, please try again",
         ("6666", "wrongpass", "BAD", ""),
     ),
-    "X1d": (Outcome.ERROR, "", "Login incorrect, please try again", ("6666", "", "BAD", "")),
+    "X1d": (Keyword.ERROR, "", "Login incorrect, please try again", ("6666", "", "BAD", "")),
     "X3": (
-        Outcome.ERROR,
+        Keyword.ERROR,
         "add_phone_alias",
         "USER DOES NOT HAVE PERMISSION TO ADD PHONE ALIASES",
         ("7777", "0"),
     ),
     "X3d": (
-        Outcome.ERROR,
+        Keyword.ERROR,
         "auth",
         "USER DOES NOT HAVE PERMISSION TO USE THIS FUNCTION",
         ("6666", "add_phone_alias", ""),
     ),
-    "X4": (Outcome.ERROR, "", "Invalid Source", ("",)),
-    "X5": (Outcome.ERROR, "", "Invalid Source", ("t",)),
-    "X6": (Outcome.ERROR, "", "NO FUNCTION SPECIFIED", ()),
+    "X4": (Keyword.ERROR, "", "Invalid Source", ("",)),
+    "X5": (Keyword.ERROR, "", "Invalid Source", ("t",)),
+    "X6": (Keyword.ERROR, "", "NO FUNCTION SPECIFIED", ()),
     "U1": (
-        Outcome.SUCCESS,
+        Keyword.SUCCESS,
         "update_phone_alias",
         "PHONE ALIAS HAS BEEN UPDATED",
         ("6666", "xyz100", ""),
     ),
-    "U7": (Outcome.NOTICE, "update_phone_alias", "NO UPDATES DEFINED", ("6666", "")),
+    "U7": (Keyword.NOTICE, "update_phone_alias", "NO UPDATES DEFINED", ("6666", "")),
     "U9": (
-        Outcome.SUCCESS,
+        Keyword.SUCCESS,
         "update_phone_alias",
         "PHONE ALIAS HAS BEEN DELETED",
         ("6666", "xyz100"),
     ),
     "V1": (
-        Outcome.SUCCESS,
+        Keyword.SUCCESS,
         "version",
         "VERSION",
         ("2.14-202", "BUILD: 250720-1841", "DATE: 2026-11-26 20:25:00", "EPOCH: 1795724700")
         + ("DST: 0", "TZ: -5.00", "TZNOW: -5.00", ""),
     ),
-    "V3": (Outcome.UNRECOGNISED, "", "no VICIdial result line in response", ()),
-    "A7a": (Outcome.UNRECOGNISED, "", "empty response body", ()),
+    "V3": (Keyword.UNRECOGNISED, "", "no VICIdial result line in response", ()),
+    "A7a": (Keyword.UNRECOGNISED, "", "empty response body", ()),
 }
 
 
 @pytest.mark.parametrize("name", REPRESENTATIVE)
 def test_representative_bodies_parse_to_concrete_values(name):
     parsed = parse_response(CASES[name]["body"])
-    assert (parsed.outcome, parsed.function, parsed.reason, parsed.data) == REPRESENTATIVE[name]
+    assert (parsed.keyword, parsed.function, parsed.reason, parsed.data) == REPRESENTATIVE[name]
 
 
 @pytest.mark.parametrize(
@@ -129,26 +129,26 @@ def test_representative_bodies_parse_to_concrete_values(name):
             "ERROR: Too many login attempts, try again in 15 minutes: |6666|LOCK|",
             "Too many login attempts, try again in 15 minutes",
             ("6666", "LOCK", ""),
-            CallClass.AUTH_FAILED,
+            CallResult.AUTH_FAILED,
         ),
         (
             "ERROR: Your IP Address is not allowed: 10.0.0.9: |6666|IPBLOCK|",
             "Your IP Address is not allowed: 10.0.0.9",
             ("6666", "IPBLOCK", ""),
-            CallClass.AUTH_FAILED,
+            CallResult.AUTH_FAILED,
         ),
         (
             "NOTICE: update_phone_alias USER DOES NOT HAVE PERMISSION TO DELETE PHONE ALIASES"
             ": |6666|0",
             "USER DOES NOT HAVE PERMISSION TO DELETE PHONE ALIASES",
             ("6666", "0"),
-            CallClass.REJECTED,
+            CallResult.REJECTED,
         ),
         (
             "ERROR: add_phone_alias YOU MUST USE ALL REQUIRED FIELDS: |6666|x|Sales - East|",
             "YOU MUST USE ALL REQUIRED FIELDS",
             ("6666", "x", "Sales - East", ""),
-            CallClass.REJECTED,
+            CallResult.REJECTED,
         ),
     ],
 )
@@ -207,25 +207,25 @@ def test_two_line_invalid_source_takes_the_first_line():
 )
 def test_anything_else_is_unrecognised_with_a_readable_reason(body, reason):
     parsed = parse_response(body)
-    assert parsed == ParsedResponse(Outcome.UNRECOGNISED, "", reason, (), "")
-    assert classify(parsed=parsed, transport_error=None) is CallClass.UNKNOWN
+    assert parsed == ParsedResponse(Keyword.UNRECOGNISED, "", reason, (), "")
+    assert classify(parsed=parsed, transport_error=None) is CallResult.UNKNOWN
 
 
 def test_a_success_line_wins_over_a_transport_error_and_the_status():
     success = parse_response(SUCCESS_LINE)
     cut_off = TransportError("unknown", "response cut off while reading the body")
-    assert classify(parsed=success, transport_error=cut_off) is CallClass.SUCCEEDED
+    assert classify(parsed=success, transport_error=cut_off) is CallResult.SUCCEEDED
     nothing = parse_response("")
-    assert classify(parsed=nothing, transport_error=cut_off) is CallClass.UNKNOWN
+    assert classify(parsed=nothing, transport_error=cut_off) is CallResult.UNKNOWN
     refused = TransportError("not_sent", "connection refused")
-    assert classify(parsed=nothing, transport_error=refused) is CallClass.NOT_SENT
+    assert classify(parsed=nothing, transport_error=refused) is CallResult.NOT_SENT
 
 
 @given(st.text())
 def test_parse_response_accepts_any_text(body):
     parsed = parse_response(body)
-    assert isinstance(parsed, ParsedResponse) and isinstance(parsed.outcome, Outcome)
-    assert isinstance(classify(parsed=parsed, transport_error=None), CallClass)
+    assert isinstance(parsed, ParsedResponse) and isinstance(parsed.keyword, Keyword)
+    assert isinstance(classify(parsed=parsed, transport_error=None), CallResult)
 
 
 @given(st.lists(st.text(alphabet=st.characters(blacklist_characters="|\r\n")), min_size=1))

@@ -12,7 +12,11 @@ from .requests import (
     alias_request_reject,
     alias_request_submit,
 )
-from .verification import alias_request_retry, alias_request_settle, vicidial_calls_reconcile
+from .verification import (
+    alias_request_retry,
+    alias_request_settle,
+    alias_requests_reconcile_inflight,
+)
 
 __all__ = [
     "alias_request_approve",
@@ -21,7 +25,7 @@ __all__ = [
     "alias_request_retry",
     "alias_request_settle",
     "alias_request_submit",
-    "vicidial_calls_reconcile",
+    "alias_requests_reconcile_inflight",
     "vicidial_circuit",
     "vicidial_circuit_reset",
 ]

@@ -11,24 +11,31 @@ from django.utils import timezone
 
 from ..audit import AuditContext, EventType, record
 from ..models import AliasRequest, VicidialCall
-from ..vicidial import CallClass, CallResult, VicidialClient
+from ..vicidial import CallReply, VicidialClient
 from .circuit import vicidial_circuit_open
 from .transitions import transition
 
 logger = logging.getLogger(__name__)
 
 Status = AliasRequest.Status
+Result = VicidialCall.Result
 
 # Only a call that provably never left the building is retried: anything else may have
 # created the alias already, and a blind resend could not tell.
 MAX_ATTEMPTS_WHEN_NOT_SENT = 3
 
-OUTCOME_STATUS = {
-    CallClass.SUCCEEDED: Status.SUCCEEDED,
-    CallClass.REJECTED: Status.FAILED,
-    CallClass.AUTH_FAILED: Status.FAILED,
-    CallClass.NOT_SENT: Status.FAILED,
-    CallClass.UNKNOWN: Status.NEEDS_VERIFICATION,
+STATUS_AFTER_CALL = {
+    Result.SUCCEEDED: Status.SUCCEEDED,
+    Result.REJECTED: Status.FAILED,
+    Result.AUTH_FAILED: Status.FAILED,
+    Result.NOT_SENT: Status.FAILED,
+    Result.UNKNOWN: Status.NEEDS_VERIFICATION,
+}
+
+EVENT_FOR_STATUS = {
+    Status.SUCCEEDED: EventType.REQUEST_SUCCEEDED,
+    Status.FAILED: EventType.REQUEST_FAILED,
+    Status.NEEDS_VERIFICATION: EventType.REQUEST_NEEDS_VERIFICATION,
 }
 
 ALREADY_EXISTS = "PHONE ALIAS ALREADY EXISTS"
@@ -43,11 +50,11 @@ def _backoff_seconds(attempt: int) -> float:
     return base * (2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
 
 
-def describe_result(result: CallResult) -> str:
+def describe_result(reply: CallReply) -> str:
     """One line for the request page: what VICIdial said, or why nothing usable came back."""
-    if result.transport_error:
-        return result.transport_error
-    return result.parsed.result_line or result.parsed.reason
+    if reply.transport_error:
+        return reply.transport_error
+    return reply.parsed.result_line or reply.parsed.reason
 
 
 def _record_call_start(
@@ -65,23 +72,23 @@ def _record_call_start(
 
 def _record_call_end(
     call: VicidialCall,
-    result: CallResult,
+    reply: CallReply,
     *,
     actor: AbstractBaseUser,
     context: AuditContext | None,
 ) -> None:
-    call.method = result.method
-    call.url = result.url
-    call.sent_params = [list(pair) for pair in result.sent_params]
-    call.source = result.source
-    call.result = result.call_class.value
-    call.http_status = result.http_status
-    call.response_body = result.body
-    call.outcome = result.parsed.outcome.value
-    call.reason = result.parsed.reason
-    call.response_data = list(result.parsed.data)
-    call.transport_error = result.transport_error
-    call.duration_ms = result.duration_ms
+    call.method = reply.method
+    call.url = reply.url
+    call.sent_params = [list(pair) for pair in reply.sent_params]
+    call.source = reply.source
+    call.result = reply.result.value
+    call.http_status = reply.http_status
+    call.response_body = reply.body
+    call.keyword = reply.parsed.keyword.value
+    call.reason = reply.parsed.reason
+    call.response_data = list(reply.parsed.data)
+    call.transport_error = reply.transport_error
+    call.duration_ms = reply.duration_ms
     call.finished_at = timezone.now()
     with transaction.atomic():
         call.save()
@@ -90,9 +97,10 @@ def _record_call_end(
             actor=actor,
             context=context,
             request=call.request,
+            extensions=call.request.logins_in_order(),
             call=call,
             outcome=call.result,
-            reason=describe_result(result),
+            reason=describe_result(reply),
             # VICIdial's raw answer goes into the hashed event, so it is tamper-evident too.
             changes={
                 "function": call.function,
@@ -103,7 +111,7 @@ def _record_call_end(
                 "response_body": call.response_body,
             },
         )
-        if result.call_class == CallClass.AUTH_FAILED:
+        if reply.result == Result.AUTH_FAILED:
             vicidial_circuit_open(call=call, actor=actor, context=context)
     # %r keeps VICIdial's text on one log line, whatever CR/LF it carries.
     logger.info(
@@ -113,15 +121,15 @@ def _record_call_end(
         call.result,
         call.http_status,
         call.duration_ms,
-        describe_result(result),
+        describe_result(reply),
     )
 
 
-def _status_after(result: CallResult, *, is_retry: bool) -> tuple[str, str]:
-    reason = describe_result(result)
-    if is_retry and result.call_class == CallClass.REJECTED and ALREADY_EXISTS in reason:
+def _status_after(reply: CallReply, *, is_retry: bool) -> tuple[str, str]:
+    reason = describe_result(reply)
+    if is_retry and reply.result == Result.REJECTED and ALREADY_EXISTS in reason:
         return Status.NEEDS_VERIFICATION, f"{PROBABLE_EARLIER_SUCCESS} ({reason})"
-    return OUTCOME_STATUS[result.call_class], reason
+    return STATUS_AFTER_CALL[reply.result], reason
 
 
 def create_alias_in_vicidial(
@@ -137,22 +145,22 @@ def create_alias_in_vicidial(
     first_attempt = alias_request.calls.count() + 1
     for attempt in range(first_attempt, first_attempt + MAX_ATTEMPTS_WHEN_NOT_SENT):
         call = _record_call_start(alias_request=alias_request, actor=actor, attempt=attempt)
-        result = client.add_phone_alias(
+        reply = client.add_phone_alias(
             alias_id=alias_request.alias_id,
             alias_name=alias_request.alias_name,
-            phone_logins=alias_request.phone_logins,
+            phone_logins=alias_request.logins_in_order(),
             reference=str(alias_request.pk),
         )
-        _record_call_end(call, result, actor=actor, context=context)
-        if result.call_class != CallClass.NOT_SENT:
+        _record_call_end(call, reply, actor=actor, context=context)
+        if reply.result != Result.NOT_SENT:
             break
         if attempt < first_attempt + MAX_ATTEMPTS_WHEN_NOT_SENT - 1:
             time.sleep(_backoff_seconds(attempt - first_attempt + 1))
 
-    new_status, reason = _status_after(result, is_retry=is_retry)
+    new_status, reason = _status_after(reply, is_retry=is_retry)
     with transaction.atomic():
         alias_request = AliasRequest.objects.select_for_update().get(pk=alias_request.pk)
-        if alias_request.status != Status.APPROVED:
+        if alias_request.status != Status.CALLING:
             # reconcile_inflight gave up on this call meanwhile; the admin decides now.
             logger.warning(
                 "request %s: late VICIdial answer ignored, request is %s",
@@ -163,7 +171,7 @@ def create_alias_in_vicidial(
         transition(
             alias_request,
             new_status,
-            event_type=EventType.REQUEST_COMPLETED,
+            event_type=EVENT_FOR_STATUS[new_status],
             actor=actor,
             context=context,
             reason=reason,

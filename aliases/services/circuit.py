@@ -47,6 +47,7 @@ def vicidial_circuit_open(
         actor=actor,
         context=context,
         request=call.request,
+        extensions=call.request.logins_in_order() if call.request else (),
         call=call,
         outcome="open",
         reason=call.reason,

@@ -143,7 +143,7 @@ def _decide(
 
 def _lock_pending(request_id: int) -> AliasRequest:
     alias_request = AliasRequest.objects.select_for_update().get(pk=request_id)
-    if alias_request.status == Status.APPROVED:
+    if alias_request.status == Status.CALLING:
         raise InvalidTransition(
             f"Request #{alias_request.pk} is already being processed: it was approved and "
             "VICIdial is being called. Nothing was changed."
@@ -179,7 +179,7 @@ def alias_request_approve(
         ensure_vicidial_calls_allowed()
         _decide(
             alias_request,
-            Status.APPROVED,
+            Status.CALLING,
             event_type=EventType.REQUEST_APPROVED,
             actor=actor,
             note=note,

@@ -34,6 +34,7 @@ def transition(
         actor=actor,
         context=context,
         request=alias_request,
+        extensions=alias_request.logins_in_order(),
         outcome=alias_request.status,
         reason=reason,
         changes={"status": [previous, alias_request.status], **(changes or {})},

@@ -48,7 +48,7 @@ def alias_request_retry(
         ensure_vicidial_calls_allowed()
         transition(
             alias_request,
-            Status.APPROVED,
+            Status.CALLING,
             event_type=EventType.REQUEST_RETRIED,
             actor=actor,
             context=context,
@@ -85,13 +85,13 @@ def alias_request_settle(
     return alias_request
 
 
-def vicidial_calls_reconcile(
+def alias_requests_reconcile_inflight(
     *, older_than: timedelta, context: AuditContext | None = None
 ) -> list[AliasRequest]:
     """Move requests stuck "calling VICIdial" since before the cutoff to needs verification."""
     cutoff = timezone.now() - older_than
     stuck_ids = list(
-        AliasRequest.objects.filter(status=Status.APPROVED, updated_at__lt=cutoff).values_list(
+        AliasRequest.objects.filter(status=Status.CALLING, updated_at__lt=cutoff).values_list(
             "pk", flat=True
         )
     )
@@ -99,7 +99,7 @@ def vicidial_calls_reconcile(
     for request_id in stuck_ids:
         with transaction.atomic():
             alias_request = AliasRequest.objects.select_for_update().get(pk=request_id)
-            if alias_request.status != Status.APPROVED or alias_request.updated_at >= cutoff:
+            if alias_request.status != Status.CALLING or alias_request.updated_at >= cutoff:
                 continue
             for call in alias_request.calls.filter(
                 result=VicidialCall.Result.IN_FLIGHT, started_at__lt=cutoff
@@ -112,6 +112,7 @@ def vicidial_calls_reconcile(
                     event_type=EventType.CALL_RECONCILED,
                     context=context,
                     request=alias_request,
+                    extensions=alias_request.logins_in_order(),
                     call=call,
                     outcome=call.result,
                     reason=RECONCILED_ERROR,
@@ -119,7 +120,7 @@ def vicidial_calls_reconcile(
             transition(
                 alias_request,
                 Status.NEEDS_VERIFICATION,
-                event_type=EventType.REQUEST_COMPLETED,
+                event_type=EventType.REQUEST_NEEDS_VERIFICATION,
                 context=context,
                 reason=STOPPED_MID_CALL,
                 outcome_reason=STOPPED_MID_CALL,

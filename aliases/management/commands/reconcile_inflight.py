@@ -4,7 +4,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from aliases.audit import AuditContext
-from aliases.services import vicidial_calls_reconcile
+from aliases.services import alias_requests_reconcile_inflight
 
 
 class Command(BaseCommand):
@@ -29,7 +29,7 @@ class Command(BaseCommand):
             raise CommandError(
                 f"--older-than must exceed {longest_call:.0f} s, the longest a live call can take."
             )
-        settled = vicidial_calls_reconcile(
+        settled = alias_requests_reconcile_inflight(
             older_than=timedelta(seconds=older_than),
             context=AuditContext.system("manage.py reconcile_inflight"),
         )

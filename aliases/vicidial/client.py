@@ -1,23 +1,14 @@
-"""The one module that talks HTTP to VICIdial's non_agent_api.php.
-
-The protocol facts come from observing a real 2.14-202 server
-(tests/fixtures/vicidial-responses.json), not from VICIdial's own documentation.
-"""
+"""The one module that talks HTTP to VICIdial's non_agent_api.php."""
 
 from __future__ import annotations
 
-import enum
-import html
 import http.client
-import itertools
-import logging
 import re
 import ssl
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
-from urllib.parse import quote, quote_plus, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import requests
 from django.conf import settings
@@ -28,127 +19,15 @@ from requests.exceptions import ChunkedEncodingError, InvalidSchema, InvalidURL,
 from urllib3.exceptions import NameResolutionError, NewConnectionError, ReadTimeoutError
 from urllib3.util.retry import Retry
 
-
-class Outcome(enum.StrEnum):
-    SUCCESS = "SUCCESS"
-    ERROR = "ERROR"
-    NOTICE = "NOTICE"
-    UNRECOGNISED = "UNRECOGNISED"
-
-
-class CallClass(enum.StrEnum):
-    """The portal's policy class for one HTTP call."""
-
-    SUCCEEDED = "succeeded"
-    REJECTED = "rejected"
-    AUTH_FAILED = "auth_failed"
-    NOT_SENT = "not_sent"
-    UNKNOWN = "unknown"
-
-
-@dataclass(frozen=True)
-class ParsedResponse:
-    outcome: Outcome
-    function: str
-    reason: str
-    data: tuple[str, ...]
-    result_line: str
-
-
-@dataclass(frozen=True)
-class TransportError:
-    kind: Literal["not_sent", "unknown"]
-    message: str
-
-
-# With PHP display_errors on, warnings come first and the result line may even follow a
-# "<br />" on the same line, so a result line starts at a line start or right after a tag.
-_RESULT_LINE = re.compile(r"(?:^|>)[ \t]*(?P<line>(?P<keyword>SUCCESS|ERROR|NOTICE|VERSION): .*)")
-_FUNCTION_NAME = re.compile(r"[a-z][a-z0-9_]*")
-
-
-def parse_response(body: str) -> ParsedResponse:
-    """Find and split VICIdial's result line; data fields are split literally on "|"."""
-    if not body.strip():
-        return _unrecognised("empty response body")
-    for line in body.split("\n"):
-        match = _RESULT_LINE.search(line.rstrip("\r"))
-        if match:
-            return _parse_result_line(match["line"], match["keyword"])
-    return _unrecognised("no VICIdial result line in response")
-
-
-def _parse_result_line(line: str, keyword: str) -> ParsedResponse:
-    rest = line[len(keyword) + 2 :]
-    if keyword == "VERSION":
-        return ParsedResponse(Outcome.SUCCESS, "version", "VERSION", tuple(rest.split("|")), line)
-    outcome = Outcome(keyword)
-    function, _, text = rest.partition(" ")
-    if not _FUNCTION_NAME.fullmatch(function):
-        function, text = "", rest
-    # Errors use ": |" (the first one: "Your IP Address is not allowed: 10.0.0.9: |..." has
-    # a colon in the reason); "ERROR: Invalid Source - t" is the one error that uses " - ".
-    separators = (" - ",) if outcome is Outcome.SUCCESS else (": |", " - ")
-    for separator in separators:
-        reason, found, data = text.partition(separator)
-        if found:
-            return ParsedResponse(outcome, function, reason, tuple(data.split("|")), line)
-    return ParsedResponse(outcome, function, text, (), line)
-
-
-def _unrecognised(reason: str) -> ParsedResponse:
-    return ParsedResponse(Outcome.UNRECOGNISED, "", reason, (), "")
-
-
-_AUTH_FAILURES = ("Login incorrect", "Too many login attempts", "Your IP Address is not allowed")
-
-
-def classify(*, parsed: ParsedResponse, transport_error: TransportError | None) -> CallClass:
-    # A SUCCESS line is the evidence, whatever else went wrong: VICIdial can answer HTTP 500
-    # after doing the work.
-    if parsed.outcome is Outcome.SUCCESS:
-        return CallClass.SUCCEEDED
-    if transport_error is not None:
-        return CallClass(transport_error.kind)
-    if parsed.outcome is Outcome.ERROR and parsed.reason.startswith(_AUTH_FAILURES):
-        return CallClass.AUTH_FAILED
-    if parsed.outcome in (Outcome.ERROR, Outcome.NOTICE):
-        return CallClass.REJECTED
-    return CallClass.UNKNOWN
-
-
-# VICIdial echoes the sent password, filtered to these characters, in "Login incorrect".
-_VICIDIAL_DELETES_FROM_PASSWORD = re.compile(r"[^A-Za-z0-9_-]")
-_LOGIN_ECHO = re.compile(r"(Login incorrect, please try again: \|[^|\n]*\|)[^|\n]+(?=\|)")
-
-
-def redact(text: str, secret: str) -> str:
-    # The mask shares no character with any form of the secret, so no replacement can
-    # create a new occurrence: the result never holds the secret and redacting is idempotent.
-    variants = _secret_variants(secret)
-    mask = _mask_for(variants)
-    for variant in variants:
-        text = text.replace(variant, mask)
-    return _LOGIN_ECHO.sub(lambda match: match[1] + mask, text)
-
-
-def _secret_variants(secret: str) -> list[str]:
-    forms = {
-        secret,
-        quote_plus(secret, safe="", errors="surrogatepass"),
-        quote(secret, safe="", errors="surrogatepass"),
-        html.escape(secret, quote=True),
-        html.escape(secret, quote=False),
-        _VICIDIAL_DELETES_FROM_PASSWORD.sub("", secret),
-    }
-    return sorted(filter(None, forms), key=len, reverse=True)
-
-
-def _mask_for(variants: Sequence[str]) -> str:
-    used = set().union(*variants)
-    symbols = itertools.chain("*#~^", map(chr, itertools.count(0x2588)))
-    return next(symbol for symbol in symbols if symbol not in used) * 8
-
+from .protocol import (
+    CallResult,
+    ParsedResponse,
+    TransportError,
+    _unrecognised,
+    classify,
+    parse_response,
+)
+from .redaction import _mask_for, _secret_variants, redact
 
 Fields = list[tuple[str, str]]
 
@@ -185,7 +64,7 @@ class VicidialConfig:
 
 
 @dataclass(frozen=True)
-class CallResult:
+class CallReply:
     function: str
     method: str
     url: str
@@ -193,7 +72,7 @@ class CallResult:
     http_status: int | None
     body: str
     parsed: ParsedResponse
-    call_class: CallClass
+    result: CallResult
     transport_error: str
     duration_ms: int
     source: str
@@ -214,7 +93,7 @@ class VicidialClient:
 
     def add_phone_alias(
         self, *, alias_id: str, alias_name: str, phone_logins: Sequence[str], reference: str
-    ) -> CallResult:
+    ) -> CallReply:
         params = [
             ("alias_id", alias_id),
             ("alias_name", alias_name),
@@ -230,7 +109,7 @@ class VicidialClient:
         phone_logins: Sequence[str] | None = None,
         delete: bool = False,
         reference: str,
-    ) -> CallResult:
+    ) -> CallReply:
         params = [("alias_id", alias_id)]
         if alias_name is not None:
             params.append(("alias_name", alias_name))
@@ -240,14 +119,14 @@ class VicidialClient:
             params.append(("delete_alias", "Y"))
         return self._call("update_phone_alias", params, reference=reference)
 
-    def version(self) -> CallResult:
+    def version(self) -> CallReply:
         # version needs no credentials, so none are sent.
         return self._call("version", [], reference="", login=False)
 
     @sensitive_variables()
     def _call(
         self, function: str, params: Fields, *, reference: str, login: bool = True
-    ) -> CallResult:
+    ) -> CallReply:
         config = self.config
         source = _source(config.source_tag, reference)
         credentials = [("user", config.user), ("pass", config.password)]
@@ -267,7 +146,7 @@ class VicidialClient:
             failure = TransportError(failure.kind, redact(failure.message, secret))
             parsed = _unrecognised(failure.message)
         mask = _mask_for(_secret_variants(secret))
-        return CallResult(
+        return CallReply(
             function=function,
             method=config.method,
             url=redact(_public_url(config.url), secret),
@@ -277,7 +156,7 @@ class VicidialClient:
             http_status=status,
             body=body,
             parsed=parsed,
-            call_class=classify(parsed=parsed, transport_error=failure),
+            result=classify(parsed=parsed, transport_error=failure),
             transport_error=failure.message if failure else "",
             duration_ms=duration_ms,
             source=source,
@@ -367,23 +246,3 @@ def _exception_chain(exc: BaseException) -> Iterator[BaseException]:
         yield error
         linked = (error.__cause__, error.__context__, getattr(error, "reason", None), *error.args)
         pending.extend(item for item in linked if isinstance(item, BaseException))
-
-
-class _HideQueryPasswords(logging.Filter):
-    """urllib3 logs every request line at DEBUG, query string and all: in GET mode that
-    line holds the API password."""
-
-    PASS_PARAMETER = re.compile(r"([?&]pass=)[^&\s\"]*")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        hidden = self.PASS_PARAMETER.sub(r"\1********", message)
-        if hidden != message:
-            record.msg, record.args = hidden, ()
-        return True
-
-
-def hide_passwords_from_urllib3_logs() -> None:
-    logger = logging.getLogger("urllib3.connectionpool")
-    if not any(isinstance(existing, _HideQueryPasswords) for existing in logger.filters):
-        logger.addFilter(_HideQueryPasswords())

@@ -1,0 +1,78 @@
+"""VICIdial calls as the portal made them, and the circuit breaker that stops them."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from ..vicidial.protocol import CallResult
+from .requests import AliasRequest
+
+
+class VicidialCall(models.Model):
+    """One HTTP call to non_agent_api.php, written before it is sent and completed after."""
+
+    # One set of results for the protocol and the table: the client classifies, this records.
+    Result = CallResult
+
+    request = models.ForeignKey(
+        AliasRequest, on_delete=models.PROTECT, related_name="calls", null=True, blank=True
+    )
+    initiated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
+    )
+    function = models.CharField(max_length=40)
+    method = models.CharField(max_length=8)
+    url = models.CharField("URL", max_length=500)
+    sent_params = models.JSONField(default=list)
+    source = models.CharField(max_length=20, blank=True)
+    attempt = models.PositiveSmallIntegerField(default=1)
+    result = models.CharField(max_length=20, choices=Result, default=Result.IN_FLIGHT)
+    http_status = models.PositiveSmallIntegerField("HTTP status", null=True, blank=True)
+    response_body = models.TextField(blank=True)
+    # The first word of VICIdial's result line: SUCCESS, ERROR, NOTICE or UNRECOGNISED.
+    keyword = models.CharField(max_length=20, blank=True)
+    reason = models.TextField(blank=True)
+    response_data = models.JSONField(default=list, blank=True)
+    transport_error = models.TextField(blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = "VICIdial call"
+        indexes = [models.Index(fields=["result", "started_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.function} #{self.pk} ({self.get_result_display()})"
+
+
+class VicidialCircuit(models.Model):
+    """Stops all VICIdial calls after VICIdial refused the portal's credentials.
+
+    VICIdial locks an API user for 15 minutes after 10 bad logins, and a locked user fails
+    every function, so the portal stops by itself and waits for an admin; it never probes.
+    """
+
+    is_open = models.BooleanField(default=False)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    opened_by_call = models.ForeignKey(
+        VicidialCall, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reset_at = models.DateTimeField(null=True, blank=True)
+    reset_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = "VICIdial circuit breaker"
+        constraints = [models.CheckConstraint(condition=Q(pk=1), name="vicidialcircuit_single_row")]
+
+    def __str__(self) -> str:
+        return "open" if self.is_open else "closed"

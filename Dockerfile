@@ -9,9 +9,10 @@ RUN pip install --no-cache-dir -r requirements.txt
 COPY . .
 # collectstatic needs settings that load; these values exist only for this build step.
 RUN DEBUG=false SECRET_KEY=collectstatic-only VICIDIAL_API_PASS=collectstatic-only \
+    AUDIT_HMAC_KEYS=build:Y29sbGVjdHN0YXRpYy1vbmx5LCBuZXZlciBzaWducyBhbiBldmVudA== \
     python manage.py collectstatic --noinput \
  && useradd --system --home /app portal && chown -R portal /app
 USER portal
 
 EXPOSE 8000
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn portal.wsgi:application --bind 0.0.0.0:8000 --workers ${GUNICORN_WORKERS:-4} --timeout 60 --access-logfile -"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn portal.wsgi:application --bind 0.0.0.0:8000 --workers ${GUNICORN_WORKERS:-4} --timeout ${GUNICORN_TIMEOUT:-60} --access-logfile -"]

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PG_URL ?= postgres://postgres@127.0.0.1:5432/portal
 
-.PHONY: run test test-sqlite test-postgres lint format migrations-check deploy-check bench
+.PHONY: run test test-sqlite test-postgres lint format migrations-check deploy-check bench mutation
 
 $(VENV)/installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -43,7 +43,20 @@ migrations-check: $(VENV)/installed
 deploy-check: $(VENV)/installed
 	DEBUG=false SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))') \
 	VICIDIAL_API_PASS=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(18))') VICIDIAL_API_URL=https://vicidial.example.com/vicidial/non_agent_api.php \
+	AUDIT_HMAC_KEYS=k1:$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(32))') \
 	ALLOWED_HOSTS=portal.example.com $(PY) manage.py check --deploy --fail-level WARNING
 
 bench: $(VENV)/installed
 	$(PY) bench/load.py
+
+# Mutation testing on SQLite, one mutant at a time (the machine is small). A fresh mutants/
+# each run: mutmut never refreshes the unmutated files it copied, so a kept copy goes stale.
+# `make mutation MODULES="aliases/validators.py aliases/vicidial/*"` tests only those modules.
+MODULES ?=
+mutant_globs = $(foreach m,$(MODULES),"$(subst /,.,$(patsubst %.py,%,$(patsubst %/*,%,$(m)))).*")
+
+mutation: $(VENV)/installed
+	rm -rf mutants
+	env -u DATABASE_URL $(VENV)/bin/mutmut run --max-children 1 $(mutant_globs)
+	@echo
+	@$(PY) bench/mutation_summary.py $(foreach m,$(MODULES),"$(m)")

@@ -1,28 +1,31 @@
 from django.contrib import admin, messages
 from django.contrib.admin.options import IncorrectLookupParameters
+from django.contrib.admin.utils import display_for_field
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import DataError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
-from . import selectors, services
+from . import predicates, selectors, services
 from .audit import AuditContext
 from .errors import PortalError
 from .forms import DecisionForm
 from .models import (
     AliasRequest,
+    AuditDigest,
     AuditEvent,
     Extension,
     RequestedLogin,
     VicidialCall,
 )
 from .signals import record_permission_denied
-from .templatetags.portal import extension_history_url
+from .templatetags.portal import extension_history_url, raw_response_of
 
 
 class CappedCountPaginator(Paginator):
@@ -41,6 +44,12 @@ def history_links(logins) -> str:
         return format_html('<a href="{}">{}</a>', url, login) if url else format_html("{}", login)
 
     return format_html_join(", ", "{}", ((link(login),) for login in logins))
+
+
+def raw_response_html(*, body: str, received_bytes: int | None, truncated: bool) -> str:
+    """VICIdial's raw answer as the portal's pages show it: folded when long, cut said so."""
+    response = raw_response_of(body=body, received_bytes=received_bytes, truncated=truncated)
+    return render_to_string("aliases/_raw_response.html", {"response": response})
 
 
 class BigTableAdminMixin:
@@ -175,14 +184,22 @@ class AliasRequestAdmin(
     fields = readonly_fields
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AliasRequest]:
-        return super().get_queryset(request).prefetch_related("logins")
+        # The portal's visibility rule: a supervisor who is staff finds other supervisors'
+        # requests neither in the list nor by id (the admin's "doesn't exist" answer).
+        queryset = super().get_queryset(request).filter(predicates.requests_seen_by(request.user))
+        return queryset.prefetch_related("logins")
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        if obj is not None and not predicates.sees_request.test(request.user, obj):
+            return False
+        return super().has_view_permission(request, obj)
 
     @admin.display(description="Phone logins")
     def logins_display(self, obj: AliasRequest) -> str:
         return history_links(obj.logins_in_order())
 
     def has_decide_permission(self, request: HttpRequest) -> bool:
-        return request.user.has_perm("aliases.decide_aliasrequest")
+        return predicates.is_decider.test(request.user)
 
     def response_action(self, request, queryset):
         # Django's admin turns a selected id that is not a number into a 500; drop such ids.
@@ -236,12 +253,28 @@ class VicidialCallAdmin(
         "http_status",
         "reason",
         "duration_ms",
+        "response_bytes",
+        "response_truncated",
         "started_at",
     ]
-    list_filter = ["result", "function", "started_at"]
+    list_filter = ["result", "function", "response_truncated", "started_at"]
     list_select_related = ["request"]
-    readonly_fields = [field.name for field in VicidialCall._meta.fields]
+    readonly_fields = [
+        "response_display" if field.name == "response_body" else field.name
+        for field in VicidialCall._meta.fields
+    ]
     fields = readonly_fields
+
+    class Media:
+        css = {"all": ["css/portal.css"]}
+
+    @admin.display(description="Response body")
+    def response_display(self, obj: VicidialCall) -> str:
+        return raw_response_html(
+            body=obj.response_body,
+            received_bytes=obj.response_bytes,
+            truncated=obj.response_truncated,
+        )
 
 
 @admin.register(Extension)
@@ -279,9 +312,46 @@ class AuditEventAdmin(
     list_filter = ["event_type", "outcome", "occurred_at"]
     list_select_related = ["request"]
     date_hierarchy = "occurred_at"
-    readonly_fields = [field.name for field in AuditEvent._meta.fields]
+    readonly_fields = [
+        "changes_display" if field.name == "changes" else field.name
+        for field in AuditEvent._meta.fields
+    ]
     fields = readonly_fields
+
+    class Media:
+        css = {"all": ["css/portal.css"]}
 
     @admin.display(description="Extensions")
     def extension_links(self, obj: AuditEvent) -> str:
         return history_links(obj.extensions)
+
+    @admin.display(description="Changes")
+    def changes_display(self, obj: AuditEvent) -> str:
+        # A call event holds VICIdial's raw answer, up to the body cap: shown as the portal's
+        # pages show it, after the other changes.
+        changes = obj.changes
+        body = changes.get("response_body") if isinstance(changes, dict) else None
+        if not isinstance(body, str):
+            return display_for_field(changes, obj._meta.get_field("changes"), "-")
+        others = {key: value for key, value in changes.items() if key != "response_body"}
+        received = changes.get("response_bytes")
+        return format_html(
+            "<div>{}</div><div>response_body:</div>{}",
+            display_for_field(others, obj._meta.get_field("changes"), "-"),
+            raw_response_html(
+                body=body,
+                received_bytes=received if isinstance(received, int) else None,
+                truncated=changes.get("response_truncated") is True,
+            ),
+        )
+
+
+@admin.register(AuditDigest)
+class AuditDigestAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    """The signed digests audit_checkpoint wrote; verify_audit checks them against the files."""
+
+    list_display = ["sequence", "created_at", "head_hash", "file_name", "signing_key"]
+    list_filter = ["created_at"]
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in AuditDigest._meta.fields]
+    fields = readonly_fields

@@ -12,7 +12,8 @@ class AliasesConfig(AppConfig):
         # Lets `login__lower=...` hit the LOWER(login) index on SQLite and PostgreSQL alike.
         CharField.register_lookup(Lower)
 
-        from . import checks, signals  # noqa: F401  (registers checks and audit receivers)
+        # Registers checks, audit receivers and the django-rules permissions.
+        from . import checks, predicates, signals  # noqa: F401
         from .vicidial import hide_passwords_from_urllib3_logs
 
         hide_passwords_from_urllib3_logs()

@@ -1,4 +1,8 @@
-"""Configuration invariants checked at start-up and by `manage.py check --deploy`."""
+"""Configuration invariants checked at start-up and by `manage.py check --deploy`.
+
+portal/wsgi.py refuses to serve while any of these reports an error, so gunicorn never
+starts workers that would fail on their first approval.
+"""
 
 import re
 from urllib.parse import urlsplit
@@ -6,7 +10,9 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core import checks
 
-SOURCE_TAG = re.compile(r"[A-Za-z0-9]{2,16}")
+from .vicidial.client import MAX_REFERENCE_DIGITS, MIN_BODY_CAP, SOURCE_TAG, SOURCE_WIDTH
+from .vicidial.redaction import password_weakness
+
 # VICIdial deletes every other character from the password before comparing it.
 VICIDIAL_PASSWORD_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -33,8 +39,10 @@ def vicidial_settings(app_configs, **kwargs) -> list[checks.CheckMessage]:
     if not SOURCE_TAG.fullmatch(settings.VICIDIAL_API_SOURCE):
         problems.append(
             checks.Error(
-                "VICIDIAL_API_SOURCE must be 2 to 16 letters or digits "
-                "(VICIdial strips anything else, and the request number is appended).",
+                f"VICIDIAL_API_SOURCE must be 2 to {SOURCE_WIDTH - MAX_REFERENCE_DIGITS} "
+                "letters or digits: VICIdial strips anything else, and the request number "
+                f"(up to {MAX_REFERENCE_DIGITS} digits) is appended within its "
+                f"{SOURCE_WIDTH}-character source column.",
                 id="aliases.E003",
             )
         )
@@ -50,6 +58,55 @@ def vicidial_settings(app_configs, **kwargs) -> list[checks.CheckMessage]:
                 "the effective password is shorter than the one configured.",
                 id="aliases.W001",
             )
+        )
+    weakness = password_weakness(password) if password and not settings.DEBUG else ""
+    if weakness:
+        problems.append(
+            checks.Error(
+                f"VICIDIAL_API_PASS is too weak: {weakness}.",
+                hint=(
+                    "The portal masks the password wherever VICIdial could echo it; a short "
+                    "or guessable one could also be part of a real alias name. Use e.g. "
+                    "python -c 'import secrets; print(secrets.token_urlsafe(18))'."
+                ),
+                id="aliases.E005",
+            )
+        )
+    return problems + _call_limits()
+
+
+def _call_limits() -> list[checks.CheckMessage]:
+    problems = []
+    deadline = settings.VICIDIAL_TOTAL_DEADLINE
+    connect = settings.VICIDIAL_CONNECT_TIMEOUT
+    if not deadline > connect > 0:
+        problems.append(
+            checks.Error(
+                f"VICIDIAL_TOTAL_DEADLINE ({deadline:g} s) must exceed "
+                f"VICIDIAL_CONNECT_TIMEOUT ({connect:g} s), which must be above 0.",
+                id="aliases.E006",
+            )
+        )
+    # An approval may wait one deadline for a free slot, then call for one deadline.
+    if 2 * deadline >= settings.GUNICORN_TIMEOUT:
+        problems.append(
+            checks.Error(
+                f"Twice VICIDIAL_TOTAL_DEADLINE ({2 * deadline:g} s: a wait for a free "
+                "slot, then the call) must stay below the worker timeout GUNICORN_TIMEOUT "
+                f"({settings.GUNICORN_TIMEOUT:g} s), or a slow VICIdial gets the worker "
+                "killed mid-call.",
+                id="aliases.E007",
+            )
+        )
+    if settings.VICIDIAL_MAX_BODY_BYTES < MIN_BODY_CAP:
+        problems.append(
+            checks.Error(
+                f"VICIDIAL_MAX_BODY_BYTES must be at least {MIN_BODY_CAP}.", id="aliases.E008"
+            )
+        )
+    if settings.VICIDIAL_MAX_IN_FLIGHT < 1:
+        problems.append(
+            checks.Error("VICIDIAL_MAX_IN_FLIGHT must be at least 1.", id="aliases.E009")
         )
     return problems
 

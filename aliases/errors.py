@@ -25,6 +25,10 @@ class VicidialCallsStopped(PortalError):
     """VICIdial refused the portal's credentials; calls wait for an admin to resume them."""
 
 
+class VicidialMisconfigured(PortalError):
+    """The portal's VICIdial settings cannot make a call; nothing was changed."""
+
+
 class DuplicateSubmission(PortalError):
     def __init__(self, message: str, *, request_id: int) -> None:
         super().__init__(message)

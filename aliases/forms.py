@@ -3,6 +3,7 @@ import uuid
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
+from django.utils import timezone
 
 from .models import AliasRequest, AuditEvent
 from .validators import (
@@ -63,16 +64,26 @@ class AliasRequestForm(forms.Form):
 
 
 class SettleForm(forms.Form):
+    # Radio buttons: a choice field's default <select> was rendered option by option, which
+    # left bare <option> elements that no browser could submit.
     exists_in_vicidial = forms.TypedChoiceField(
+        label="Is the alias in VICIdial?",
         choices=[("yes", "The alias is in VICIdial"), ("no", "The alias is not in VICIdial")],
         coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect,
         error_messages={"required": "Say whether the alias is in VICIdial."},
     )
     note = forms.CharField(
+        label="What did you check in VICIdial?",
         max_length=2000,
-        widget=forms.Textarea(attrs={"rows": 2, "class": "form-control"}),
+        widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "Say what you checked in VICIdial."},
     )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_tag = False  # the page's <form> carries the request's settle URL
 
 
 class DecisionForm(forms.Form):
@@ -110,8 +121,31 @@ class AuditFilterForm(forms.Form):
     since = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     until = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Days begin and end at midnight of the zone the pages show times in.
+        zone = timezone.get_current_timezone_name()
+        self.fields["since"].label = f"Since (day, {zone})"
+        self.fields["until"].label = f"Until (day, {zone}, included)"
+
     def active_filters(self) -> dict[str, object]:
         """The filters in effect, as recorded in the audit trail when someone looks."""
         if not self.is_valid():
             return {}
         return {name: value for name, value in self.cleaned_data.items() if value}
+
+
+SEQUENCE_MAX = 2**63 - 1  # the widest integer SQLite and PostgreSQL both compare
+
+
+class EventCursorForm(forms.Form):
+    """Where a page of the audit trail starts: before or after an event's sequence number."""
+
+    before = forms.IntegerField(required=False, min_value=1, max_value=SEQUENCE_MAX)
+    after = forms.IntegerField(required=False, min_value=1, max_value=SEQUENCE_MAX)
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("before") is not None and cleaned.get("after") is not None:
+            raise forms.ValidationError("A page starts before an event or after one, not both.")
+        return cleaned

@@ -12,6 +12,7 @@ ROLE_PERMISSIONS = {
         "view_requestedlogin",
         "view_vicidialcall",
         "view_auditevent",
+        "view_auditdigest",
         "view_extension",
     ],
     "Auditors": [
@@ -20,6 +21,7 @@ ROLE_PERMISSIONS = {
         "view_requestedlogin",
         "view_vicidialcall",
         "view_auditevent",
+        "view_auditdigest",
         "view_extension",
         "export_auditevent",
     ],

@@ -1,11 +1,13 @@
 """Read-side queries; who may see what is decided here and nowhere else."""
 
-from datetime import date
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from .models import (
     AliasRequest,
@@ -15,6 +17,7 @@ from .models import (
     RequestedLogin,
     VicidialCall,
 )
+from .predicates import requests_seen_by
 
 
 def _with_related(queryset: QuerySet[AliasRequest]) -> QuerySet[AliasRequest]:
@@ -26,18 +29,9 @@ def _with_related(queryset: QuerySet[AliasRequest]) -> QuerySet[AliasRequest]:
     )
 
 
-def sees_all_requests(user: AbstractBaseUser) -> bool:
-    return user.has_perm("aliases.view_all_aliasrequests")
-
-
 def alias_requests_visible_to(*, user: AbstractBaseUser) -> QuerySet[AliasRequest]:
     # A supervisor whose role was withdrawn no longer sees even their own requests.
-    if not user.has_perm("aliases.view_aliasrequest"):
-        return AliasRequest.objects.none()
-    queryset = AliasRequest.objects.all()
-    if not sees_all_requests(user):
-        queryset = queryset.filter(requester=user)
-    return _with_related(queryset)
+    return _with_related(AliasRequest.objects.filter(requests_seen_by(user)))
 
 
 def alias_requests_pending() -> QuerySet[AliasRequest]:
@@ -100,11 +94,68 @@ def audit_events_filtered(
         queryset = queryset.filter(event_type=event_type)
     if outcome:
         queryset = queryset.filter(outcome=outcome)
-    if since:
-        queryset = queryset.filter(occurred_at__date__gte=since)
-    if until:
-        queryset = queryset.filter(occurred_at__date__lte=until)
+    # Dates are days of the zone the pages show, as [start of day, start of next day) ranges
+    # on occurred_at, so its index serves them (a __date lookup would compute every row).
+    # A day past what the database holds (None) leaves that end open.
+    starts = start_of_day(since) if since else None
+    if starts:
+        queryset = queryset.filter(occurred_at__gte=starts)
+    ends = start_of_day(until + timedelta(days=1)) if until and until < date.max else None
+    if ends:
+        queryset = queryset.filter(occurred_at__lt=ends)
     return queryset.order_by("-sequence")
+
+
+def start_of_day(day: date) -> datetime | None:
+    """Midnight of `day` in the current time zone; None for a day the database cannot hold."""
+    try:
+        start = timezone.make_aware(datetime.combine(day, time.min))
+        start.astimezone(UTC)  # year 1 in a zone east of UTC falls before year 1 in UTC
+    except (OverflowError, ValueError):
+        return None
+    return start
+
+
+@dataclass(frozen=True)
+class EventPage:
+    """A page of events, newest first, with the sequences its newer/older links start from.
+
+    Keyset pagination: each look at the trail adds an event at its head, which would shift
+    every offset-numbered page by one; "before #n" always means the same rows. No COUNT.
+    """
+
+    events: list[AuditEvent]
+    newer_than: int | None = None  # link ?after=<this> when newer events exist
+    older_than: int | None = None  # link ?before=<this> when older events exist
+
+    @property
+    def shown(self) -> list[int]:
+        return [self.events[0].sequence, self.events[-1].sequence] if self.events else []
+
+
+def audit_events_page(
+    events: QuerySet[AuditEvent], *, size: int, before: int | None = None, after: int | None = None
+) -> EventPage:
+    if after is not None:
+        rows = list(events.filter(sequence__gt=after).order_by("sequence")[: size + 1])
+        has_newer = len(rows) > size
+        rows = rows[:size][::-1]
+        has_older = bool(rows) and events.filter(sequence__lt=rows[-1].sequence).exists()
+    else:
+        window = events if before is None else events.filter(sequence__lt=before)
+        rows = list(window.order_by("-sequence")[: size + 1])
+        has_older = len(rows) > size
+        rows = rows[:size]
+        has_newer = (
+            bool(rows)
+            and before is not None
+            and (events.filter(sequence__gt=rows[0].sequence).exists())
+        )
+    return EventPage(
+        events=rows,
+        newer_than=rows[0].sequence if has_newer else None,
+        older_than=rows[-1].sequence if has_older else None,
+    )
 
 
 def aliases_mapped_to(*, login: str) -> QuerySet[AliasRequest]:

@@ -354,6 +354,7 @@ def portal_env(static_root: Path, simulator_port: int) -> dict[str, str]:
         "VICIDIAL_API_URL": f"http://{HOST}:{simulator_port}/vicidial/non_agent_api.php",
         "VICIDIAL_API_USER": "6666",
         "VICIDIAL_API_PASS": secrets.token_urlsafe(18),
+        "AUDIT_HMAC_KEYS": "bench:" + secrets.token_urlsafe(32),
         "PYTHONUNBUFFERED": "1",  # the simulator's log is read to count its calls
     }
 

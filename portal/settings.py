@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "crispy_bootstrap5",
     "csp",
     "axes",
+    "rules",
+    "pgtrigger",
     "aliases",
 ]
 
@@ -56,6 +58,7 @@ MIDDLEWARE = [
 
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
+    "rules.permissions.ObjectPermissionBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -104,6 +107,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-gb"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
+# Dates and times as Y-m-d H:i:s plus the zone, everywhere (portal/formats/en_GB/formats.py).
+FORMAT_MODULE_PATH = ["portal.formats"]
 USE_I18N = True
 USE_TZ = True
 
@@ -132,6 +137,17 @@ VICIDIAL_API_SOURCE = env.str("VICIDIAL_API_SOURCE", default="portal")
 VICIDIAL_TIMEOUT = env.float("VICIDIAL_TIMEOUT", default=10.0)
 VICIDIAL_CONNECT_TIMEOUT = env.float("VICIDIAL_CONNECT_TIMEOUT", default=3.0)
 VICIDIAL_HTTP_METHOD = env.str("VICIDIAL_HTTP_METHOD", default="POST").upper()
+# One deadline per call over connect, send and read (the read timeout is per socket read).
+# An approval waits at most this long for a free slot, then calls for at most this long:
+# twice it must stay below the worker timeout (aliases/checks.py refuses to start otherwise).
+VICIDIAL_TOTAL_DEADLINE = env.float("VICIDIAL_TOTAL_DEADLINE", default=20.0)
+# Answers longer than this keep their start, result line and end (real ones reach ~90 KB).
+VICIDIAL_MAX_BODY_BYTES = env.int("VICIDIAL_MAX_BODY_BYTES", default=256 * 1024)
+# Calls in flight to VICIdial at once, across every process: a burst with a bad password
+# then costs at most this many bad logins.
+VICIDIAL_MAX_IN_FLIGHT = env.int("VICIDIAL_MAX_IN_FLIGHT", default=1)
+# gunicorn's --timeout (the Dockerfile's): a worker running longer is killed mid-call.
+GUNICORN_TIMEOUT = env.float("GUNICORN_TIMEOUT", default=60.0)
 if not DEBUG and not VICIDIAL_API_PASS:
     raise ImproperlyConfigured("VICIDIAL_API_PASS must be set when DEBUG is off.")
 
@@ -164,8 +180,12 @@ CONTENT_SECURITY_POLICY = {
 }
 
 # Login throttling per username and address: a guessing run cannot lock a user out from
-# everywhere, and one address cannot try every user.
+# everywhere; and per address (aliases/login_throttle.py), so one address cannot try every user.
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# Failures from one address across usernames (password spraying); each username counts at
+# most AXES_FAILURE_LIMIT, so one locked-out person does not lock a whole office's NAT address.
+AXES_IP_FAILURE_LIMIT = env.int("AXES_IP_FAILURE_LIMIT", default=20)
+AXES_HANDLER = "aliases.login_throttle.PortalAxesHandler"
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
@@ -178,13 +198,33 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {"one_line_403": {"()": "aliases.log_filters.OneLineForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.server": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "django.server": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        # A 403 is one line, not a traceback per refusal.
+        "django.request": {"filters": ["one_line_403"]},
+    },
 }
 # Base delay before retrying a call that never reached VICIdial (doubled, with jitter).
 VICIDIAL_RETRY_BACKOFF = env.float("VICIDIAL_RETRY_BACKOFF", default=0.5)
 # Only behind a proxy that sets X-Forwarded-For: the audit trail then records its last hop.
 AUDIT_TRUST_X_FORWARDED_FOR = env.bool("AUDIT_TRUST_X_FORWARDED_FOR", default=False)
+# The audit chain's MAC keys, "id:base64secret,...": the first (or AUDIT_HMAC_KEY_ID) signs new
+# events, the others verify older ones. Environment only: whoever can write the database must
+# not be able to forge events (docs/DEPLOY.md, "Audit keys").
+AUDIT_HMAC_KEYS = env.str("AUDIT_HMAC_KEYS", default="")
+AUDIT_HMAC_KEY_ID = env.str("AUDIT_HMAC_KEY_ID", default="")
+if not AUDIT_HMAC_KEYS:
+    if not DEBUG:
+        raise ImproperlyConfigured("AUDIT_HMAC_KEYS must be set when DEBUG is off.")
+    AUDIT_HMAC_KEYS = "dev:ZGV2ZWxvcG1lbnQtb25seSBhdWRpdCBrZXk7IG5ldmVyIGluIHByb2R1Y3Rpb24="
+# The Ed25519 private key (PEM) that signs audit digests: only where audit_checkpoint runs.
+AUDIT_SIGNING_KEY_FILE = env.str("AUDIT_SIGNING_KEY_FILE", default="")
+AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
 # Optional read-only access to VICIdial's own database, to sync the extension catalogue.
 VICIDIAL_DB_URL = env.str("VICIDIAL_DB_URL", default="")
+# Error reports hide URL- and DSN-like settings too: VICIDIAL_DB_URL holds a password.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.error_reports.SecretsHidingFilter"

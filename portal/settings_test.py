@@ -9,6 +9,9 @@ os.environ["SECRET_KEY"] = "tests-" + secrets.token_urlsafe(40)
 # A fresh VICIdial password per run, so a leak test can search for a value nobody typed.
 os.environ["VICIDIAL_API_PASS"] = "Tpw" + secrets.token_urlsafe(12)
 os.environ["VICIDIAL_API_USER"] = "6666"
+# A fresh audit MAC key per run, for the same reason; digests' signing keys are per test.
+os.environ["AUDIT_HMAC_KEYS"] = "run:" + secrets.token_urlsafe(32)
+os.environ.pop("AUDIT_HMAC_KEY_ID", None)
 os.environ["VICIDIAL_API_URL"] = "http://127.0.0.1:9/vicidial/non_agent_api.php"
 os.environ["SECURE_SSL_REDIRECT"] = "false"
 os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
@@ -25,6 +28,7 @@ STORAGES = {
 VICIDIAL_RETRY_BACKOFF = 0.0
 VICIDIAL_TIMEOUT = 2.0
 VICIDIAL_CONNECT_TIMEOUT = 1.0
+VICIDIAL_TOTAL_DEADLINE = 3.0
 # Tests serve static files from the source folders; there is no collectstatic output.
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True

@@ -1,12 +1,16 @@
 """The Django admin: exact search, actions through the services, auditors read-only."""
 
+import io
+
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.core.management import call_command
 from django.urls import reverse
 
-from aliases.models import AliasRequest, VicidialCall
+from aliases.models import AliasRequest, AuditDigest, VicidialCall
 
 from .base import submit
+from .tampering import make_signing_key
 
 Status = AliasRequest.Status
 CHANGELIST = reverse("admin:aliases_aliasrequest_changelist")
@@ -124,3 +128,88 @@ def test_every_audit_table_answers_the_same_exact_keys(client_for, users, simula
     assert found("aliasrequest", "10010") == {str(other)}
     assert found("aliasrequest", "supervisor2") == {str(other)}
     assert found("aliasrequest", "1001 ") == {str(mine)}
+
+
+@pytest.fixture
+def staff_supervisor(users):
+    """A supervisor who also has is_staff, e.g. to change their own password in the admin."""
+    supervisor = users["supervisor"]
+    supervisor.is_staff = True
+    supervisor.save()
+    return supervisor
+
+
+def test_a_staff_supervisor_sees_only_own_requests_in_the_admin(
+    client_for, users, staff_supervisor
+):
+    mine = submit(staff_supervisor, alias_id="mine_1", justification="Mine, and only mine.")
+    theirs = submit(
+        users["supervisor2"], alias_id="theirs_1", justification="Secret reorganisation plan."
+    )
+    client = client_for("supervisor")
+
+    listing = client.get(CHANGELIST)
+    assert listing.status_code == 200
+    assert [r.alias_id for r in listing.context["cl"].result_list] == ["mine_1"]
+    assert client.get(CHANGELIST, {"q": "theirs_1"}).context["cl"].result_list.count() == 0
+
+    own = client.get(reverse("admin:aliases_aliasrequest_change", args=[mine.pk]))
+    assert own.status_code == 200
+    assert "Mine, and only mine." in own.content.decode()
+    # Like the portal's 404: the admin answers as for an id that does not exist.
+    missing = theirs.pk + 1000
+    for view in ("change", "history"):
+        seen = client.get(reverse(f"admin:aliases_aliasrequest_{view}", args=[theirs.pk]))
+        absent = client.get(reverse(f"admin:aliases_aliasrequest_{view}", args=[missing]))
+        assert (seen.status_code, seen["Location"]) == (absent.status_code, absent["Location"])
+        followed = client.get(seen["Location"]).content.decode()
+        assert "Secret reorganisation plan." not in followed
+        assert "theirs_1" not in followed
+
+
+def test_a_staff_supervisor_cannot_decide_through_admin_actions(
+    client_for, users, staff_supervisor
+):
+    theirs = submit(users["supervisor2"], alias_id="theirs_2")
+    client = client_for("supervisor")
+    assert "approve_selected" not in client.get(CHANGELIST).content.decode()
+    run_action(client, "reject_selected", [theirs], apply="1", note="Not yours.")
+    theirs.refresh_from_db()
+    assert theirs.status == Status.PENDING
+
+
+@pytest.fixture
+def signed_digest(settings, tmp_path, users):
+    """One digest, signed by audit_checkpoint as in production."""
+    private, _public = make_signing_key(tmp_path)
+    settings.AUDIT_SIGNING_KEY_FILE = str(private)
+    submit(users["supervisor"])
+    call_command("audit_checkpoint", stdout=io.StringIO())
+    return AuditDigest.objects.get()
+
+
+@pytest.mark.parametrize("persona", ["admin", "auditor"])
+def test_admins_and_auditors_read_the_signed_digests_in_the_admin(
+    client_for, signed_digest, persona
+):
+    client = client_for(persona)
+    listing = client.get(reverse("admin:aliases_auditdigest_changelist"))
+    assert listing.status_code == 200
+    assert list(listing.context["cl"].result_list) == [signed_digest]
+    detail = client.get(reverse("admin:aliases_auditdigest_change", args=[signed_digest.pk]))
+    assert detail.status_code == 200
+    page = detail.content.decode()
+    assert signed_digest.signature in page and signed_digest.previous_sha256 in page
+    assert 'name="_save"' not in page
+    assert client.get(reverse("admin:aliases_auditdigest_add")).status_code == 403
+    delete_url = reverse("admin:aliases_auditdigest_delete", args=[signed_digest.pk])
+    assert client.post(delete_url, {"post": "yes"}).status_code == 403
+    assert "Audit digests" in client.get(reverse("admin:index")).content.decode()
+
+
+def test_a_staff_supervisor_cannot_see_the_digests(client_for, signed_digest, staff_supervisor):
+    client = client_for("supervisor")
+    assert client.get(reverse("admin:aliases_auditdigest_changelist")).status_code == 403
+    change_url = reverse("admin:aliases_auditdigest_change", args=[signed_digest.pk])
+    assert client.get(change_url).status_code == 403
+    assert "Audit digests" not in client.get(reverse("admin:index")).content.decode()

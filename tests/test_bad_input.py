@@ -24,6 +24,7 @@ from aliases.forms import (
     AliasRequestForm,
     AuditFilterForm,
     DecisionForm,
+    EventCursorForm,
     RequestSearchForm,
     SettleForm,
 )
@@ -464,10 +465,10 @@ GET_PAGES = {
     "aliases:request_new": ("supervisor", ["alias_id", "page"]),
     "aliases:request_list": ("auditor", ["alias_id", "login", "status", "page"]),
     "aliases:request_detail": ("auditor", ["page"]),
-    "aliases:audit_list": ("auditor", [*AUDIT_FILTERS, "since", "until", "page"]),
+    "aliases:audit_list": ("auditor", [*AUDIT_FILTERS, "since", "until", "before", "after"]),
     "aliases:audit_export": ("auditor", [*AUDIT_FILTERS, "since", "until"]),
     "aliases:extension_lookup": ("auditor", ["login"]),
-    "aliases:extension_history": ("admin", ["page"]),
+    "aliases:extension_history": ("admin", ["before", "after"]),
     "admin:aliases_aliasrequest_changelist": (
         "admin",
         ["q", "o", "p", "e", "_facets", "all", "status__exact", "created_at__gte"]
@@ -559,7 +560,14 @@ NEAR_MISS = st.sampled_from(
     + ["\u2028", "\x85", "\x1c", "\u200b", "%", "|", "\\"]
 )
 TEXT = st.one_of(st.text(max_size=80), st.text(NEAR_MISS, max_size=60))
-FORMS = [AliasRequestForm, DecisionForm, SettleForm, AuditFilterForm, RequestSearchForm]
+FORMS = [
+    AliasRequestForm,
+    DecisionForm,
+    SettleForm,
+    AuditFilterForm,
+    EventCursorForm,
+    RequestSearchForm,
+]
 FIELD_NAMES = sorted({name for form in FORMS for name in form.base_fields} | {"page", ""})
 
 

@@ -8,8 +8,9 @@ from django.test import Client
 from django.urls import reverse
 
 from aliases.models import AuditEvent
+from aliases.roles import Role
 
-from .base import PASSWORD
+from .base import PASSWORD, make_user
 
 Type = AuditEvent.Type
 ATTACKER = "203.0.113.7"
@@ -151,3 +152,110 @@ def test_a_successful_log_in_starts_the_count_again(users, clock):
     assert log_in(attacker, "auditor", PASSWORD).status_code == 302
     fresh = Client(REMOTE_ADDR=ATTACKER)
     assert [log_in(fresh, "auditor", "guess").status_code for _ in range(5)] == [200] * 4 + [429]
+
+
+# --- one address across many usernames (password spraying) --------------------------------
+
+
+@pytest.fixture
+def accounts(users):
+    return [make_user(f"staff{n}", [Role.SUPERVISOR]).username for n in range(6)]
+
+
+def spray(client: Client, usernames: list[str], guesses: int = 4) -> list[int]:
+    return [
+        log_in(client, username, f"guess-{n}").status_code
+        for username in usernames
+        for n in range(guesses)
+    ]
+
+
+def test_one_address_trying_a_few_passwords_on_many_accounts_is_locked_out(users, accounts, clock):
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    statuses = spray(attacker, accounts)
+    # Four guesses each never reach the per-username limit of five, but the twentieth
+    # failure from the address reaches the per-address limit.
+    assert statuses == [200] * 19 + [429] * 5
+    assert log_in(attacker, "admin", PASSWORD).status_code == 429
+    assert logged_in_as(attacker) is None
+    # The accounts themselves are not locked: their owners log in from elsewhere.
+    elsewhere = Client(REMOTE_ADDR=ELSEWHERE)
+    assert log_in(elsewhere, accounts[0], PASSWORD).status_code == 302
+
+
+def test_the_address_lock_ends_after_the_cool_off(users, accounts, clock):
+    spray(Client(REMOTE_ADDR=ATTACKER), accounts)
+    clock.move_to(START + COOL_OFF + timedelta(seconds=5), tick=False)
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    assert log_in(attacker, "admin", PASSWORD).status_code == 302
+
+
+def test_one_person_hammering_their_own_account_does_not_lock_the_office(users, clock):
+    """Behind one NAT address: a locked-out colleague counts five at most, not every try."""
+    office = Client(REMOTE_ADDR=ATTACKER)
+    assert spray(office, ["auditor"], guesses=30)[-1] == 429
+    assert log_in(office, "admin", PASSWORD).status_code == 302
+
+
+def test_a_few_typos_by_several_people_do_not_lock_the_office(users, accounts, clock):
+    office = Client(REMOTE_ADDR=ATTACKER)
+    assert spray(office, accounts, guesses=3) == [200] * 18
+    assert log_in(office, "admin", PASSWORD).status_code == 302
+
+
+def test_the_address_limit_is_a_setting(users, accounts, clock, settings):
+    settings.AXES_IP_FAILURE_LIMIT = 6
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    assert spray(attacker, accounts[:2], guesses=3) == [200] * 5 + [429]
+
+
+# --- throttle first, then record -----------------------------------------------------------
+
+
+def login_failures() -> list[AuditEvent]:
+    return list(AuditEvent.objects.filter(event_type=Type.LOGIN_FAILED).order_by("sequence"))
+
+
+def test_a_flood_of_bad_logins_writes_a_bounded_number_of_events(users, clock):
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    statuses = [log_in(attacker, "auditor", f"guess-{n}").status_code for n in range(50)]
+    assert statuses == [200] * 4 + [429] * 46
+    # The five failures that were checked, then one event for all the refusals.
+    events = login_failures()
+    assert [event.outcome for event in events] == ["failed"] * 5 + ["locked_out"]
+    assert "set off the lock" in events[4].reason
+    assert events[5].changes == {"lock": "username_at_address"}
+    assert "refused without checking the password" in events[5].reason
+
+
+def test_a_spray_writes_a_bounded_number_of_events(users, clock):
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    for n in range(60):
+        log_in(attacker, f"nobody{n}", "guess")
+    events = login_failures()
+    assert [event.outcome for event in events] == ["failed"] * 20 + ["locked_out"]
+    assert events[-1].changes == {"lock": "address"}
+
+
+def test_refusals_are_recorded_again_once_per_cool_off(users, clock):
+    lock_out()
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    for minutes in range(0, 40, 5):
+        clock.move_to(START + timedelta(minutes=minutes, seconds=1), tick=False)
+        assert log_in(attacker, "auditor", "guess").status_code == 429
+    refused = [event for event in login_failures() if event.outcome == "locked_out"]
+    # Refusals at 0, 5, ... 35 minutes: recorded at 0, 15 and 30.
+    assert [event.occurred_at - START for event in refused] == [
+        timedelta(minutes=minutes, seconds=1) for minutes in (0, 15, 30)
+    ]
+
+
+def test_refusals_for_different_locks_are_each_recorded(users, clock):
+    lock_out("auditor")
+    lock_out("admin")
+    attacker = Client(REMOTE_ADDR=ATTACKER)
+    log_in(attacker, "auditor", PASSWORD)
+    log_in(attacker, "admin", PASSWORD)
+    log_in(Client(REMOTE_ADDR=ELSEWHERE), "auditor", "guess")
+    refused = [e.actor_username for e in login_failures() if e.outcome == "locked_out"]
+    assert refused == ["auditor", "admin"]

@@ -15,9 +15,11 @@ from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve, reverse
+from django.utils import timezone
 
 from aliases.models import (
     AliasRequest,
+    AuditDigest,
     AuditEvent,
     Extension,
     VicidialCall,
@@ -97,6 +99,7 @@ ADMIN_MODELS = {
     "aliases.vicidialcall": "read_only",
     "aliases.extension": "read_only",
     "aliases.auditevent": "read_only",
+    "aliases.auditdigest": "read_only",
     # Portal roles hold no permission on these: staff reach the admin, but not them.
     "auth.user": "no_access",
     "auth.group": "no_access",
@@ -209,6 +212,16 @@ def objects(users):
         "http_accept": "*/*",
         "path_info": "/",
     }
+    digest = AuditDigest.objects.create(
+        sequence=1,
+        head_hash="0" * 64,
+        created_at=timezone.now(),
+        sha256="1" * 64,
+        previous_sha256="",
+        signature="probe",
+        signing_key="probe",
+        file_name="probe.json",
+    )
     attempt = AccessAttempt.objects.create(
         username="auditor", get_data="", post_data="", failures_since_start=1, **common
     )
@@ -217,6 +230,7 @@ def objects(users):
         "aliases.vicidialcall": call.pk,
         "aliases.extension": Extension.objects.get().pk,
         "aliases.auditevent": AuditEvent.objects.order_by("sequence").first().pk,
+        "aliases.auditdigest": digest.pk,
         "auth.user": users["supervisor"].pk,
         "auth.group": Group.objects.order_by("pk").first().pk,
         "axes.accessattempt": attempt.pk,
@@ -305,6 +319,7 @@ def snapshot() -> tuple:
             )
         ),
         VicidialCall.objects.count(),
+        list(AuditDigest.objects.order_by("pk").values_list("pk", "sha256")),
         list(VicidialCircuit.objects.values_list("is_open", "reset_at")),
         list(
             get_user_model()

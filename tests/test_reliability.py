@@ -10,7 +10,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from aliases import services
-from aliases.errors import FourEyesViolation, InvalidTransition, VicidialCallsStopped
+from aliases.errors import (
+    DuplicateAliasId,
+    FourEyesViolation,
+    InvalidTransition,
+    VicidialCallsStopped,
+)
 from aliases.models import AliasRequest, AuditEvent, VicidialCall
 from aliases.roles import Role
 from aliases.services.calls import PROBABLE_EARLIER_SUCCESS
@@ -170,6 +175,40 @@ def test_retry_that_finds_the_alias_reports_probable_earlier_success(
     assert verified.changes == {"status": ["needs_verification", "succeeded"]}
 
 
+@pytest.mark.parametrize(
+    ("trouble", "evidence"),
+    [
+        ("unreachable", "connection refused"),
+        ("refused_login", "ERROR: Login incorrect, please try again: |6666|********|BAD|"),
+        ("no_permission", "USER DOES NOT HAVE PERMISSION TO ADD PHONE ALIASES"),
+    ],
+)
+def test_a_retry_that_goes_wrong_leaves_the_request_unverified_holding_its_alias_id(
+    unknown_outcome, users, settings, simulator, unused_port, trouble, evidence
+):
+    """The first call's outcome is unknown and VICIdial holds the alias: whatever stops the
+    retry (nothing sent, a refused login, an error checked before "exists"), it settles
+    nothing, so the request keeps waiting and nobody else gets the alias ID."""
+    if trouble == "unreachable":
+        settings.VICIDIAL_API_URL = f"http://127.0.0.1:{unused_port}/vicidial/non_agent_api.php"
+    elif trouble == "refused_login":
+        settings.VICIDIAL_API_PASS = "Wrong-" + settings.VICIDIAL_API_PASS[::-1]
+    else:
+        simulator.state.users["6666"].user_level = 7
+    services.alias_request_retry(request_id=unknown_outcome.pk, actor=users["admin2"])
+
+    unknown_outcome.refresh_from_db()
+    assert unknown_outcome.status == Status.NEEDS_VERIFICATION
+    assert unknown_outcome.outcome_reason.startswith("The retry did not settle it")
+    assert evidence in unknown_outcome.outcome_reason
+    assert "check VICIdial" in unknown_outcome.outcome_reason
+    with pytest.raises(DuplicateAliasId, match="already taken"):
+        submit(users["supervisor2"], alias_id=unknown_outcome.alias_id)
+    assert simulator.state.alias(unknown_outcome.alias_id) is not None
+    last = AuditEvent.objects.filter(request=unknown_outcome).order_by("sequence").last()
+    assert last.event_type == Type.REQUEST_NEEDS_VERIFICATION
+
+
 def test_retry_when_the_first_call_did_nothing_creates_the_alias(users, simulator):
     simulator.state.inject(Fault(reset=True, process=False))
     alias_request = submit(users["supervisor"])
@@ -215,7 +254,7 @@ def test_reconcile_inflight_moves_stale_calls_to_needs_verification(users, capsy
     stale = stuck_request(users, minutes_ago=20)
     fresh = stuck_request(users, minutes_ago=1)
     call_command("reconcile_inflight", "--older-than", "600")
-    assert "1 stale request(s)" in capsys.readouterr().out
+    assert "1 stale request(s) moved" in capsys.readouterr().out
     stale.refresh_from_db()
     fresh.refresh_from_db()
     assert (stale.status, fresh.status) == (Status.NEEDS_VERIFICATION, Status.CALLING)
@@ -231,8 +270,34 @@ def test_reconcile_inflight_moves_stale_calls_to_needs_verification(users, capsy
 
 
 def test_reconcile_inflight_refuses_a_cutoff_shorter_than_a_live_call(settings):
-    with pytest.raises(CommandError, match="must exceed"):
-        call_command("reconcile_inflight", "--older-than", "5")
+    settings.VICIDIAL_TOTAL_DEADLINE = 20.0
+    with pytest.raises(CommandError, match="must exceed 60 s"):
+        call_command("reconcile_inflight", "--older-than", "59")
+
+
+def test_reconcile_inflight_cutoff_follows_from_the_total_deadline(users, settings, capsys):
+    settings.VICIDIAL_TOTAL_DEADLINE = 100.0  # a live call may take 300 s
+    younger = stuck_request(users, minutes_ago=4)
+    older = stuck_request(users, minutes_ago=6)
+    call_command("reconcile_inflight")
+    younger.refresh_from_db()
+    older.refresh_from_db()
+    assert (younger.status, older.status) == (Status.CALLING, Status.NEEDS_VERIFICATION)
+
+
+def test_reconcile_inflight_says_nothing_was_sent_when_the_process_died_before_calling(
+    users, capsys
+):
+    """A worker killed while it waited for a free slot leaves no call in flight."""
+    waiting = stuck_request(users, minutes_ago=20)
+    waiting.calls.all().delete()
+    call_command("reconcile_inflight", "--older-than", "600")
+    waiting.refresh_from_db()
+    assert waiting.status == Status.FAILED
+    assert waiting.outcome_reason == (
+        "The portal stopped before it called VICIdial: nothing was sent for this approval."
+    )
+    assert f"#{waiting.pk} stuck_20: failed in vicidial" in capsys.readouterr().out.lower()
 
 
 def test_an_answer_arriving_after_reconcile_does_not_overwrite_the_admins_view(users, simulator):

@@ -9,6 +9,7 @@ import pytest
 import requests
 import urllib3.util.connection
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.views.debug import SafeExceptionReporterFilter
 
@@ -83,11 +84,44 @@ def test_get_mode_sends_the_same_fields_in_the_query_string(sim):
     assert query[-1] == ("source", "portal42") and received.body == b""
 
 
-def test_source_is_alphanumeric_last_and_at_most_20_characters(sim):
-    result = add(client_for(sim, source_tag="portal-EU"), reference="REQ-7/ü'x\\ 1234567890")
-    assert result.source == "portalEUREQ7x1234567"
-    assert result.sent_params[-1] == ("source", "portalEUREQ7x1234567")
+def test_source_is_the_tag_and_the_request_number_and_goes_last(sim):
+    longest = "portalEU"  # 8 letters, so 12 digits still fit VICIdial's 20
+    result = add(client_for(sim, source_tag=longest), reference="123456789012")
+    assert result.source == "portalEU123456789012"
+    assert result.sent_params[-1] == ("source", "portalEU123456789012")
     assert result.http_status == 200  # nothing trips VICIdial's last-field logging bug
+
+
+def test_requests_100000_and_1000_send_different_sources(sim):
+    client = client_for(sim, source_tag="portalEU")
+    sources = {add(client, alias_id=f"x{n}", reference=str(n)).source for n in (100000, 1000)}
+    assert sources == {"portalEU100000", "portalEU1000"}
+
+
+@pytest.mark.parametrize("reference", ["1234567890123", "REQ-7", "12 3", "１２"])
+def test_a_source_that_would_not_fit_or_be_filtered_is_refused_not_cut(sim, reference):
+    with pytest.raises(ValueError, match="reference"):
+        add(client_for(sim), reference=reference)
+    assert sim.state.requests_received == []
+
+
+@pytest.mark.parametrize("tag", ["p", "portal-EU", "abcdefghijklmnop", "portál"])
+def test_a_tag_that_leaves_no_room_for_the_request_number_is_refused(sim, tag):
+    with pytest.raises(ImproperlyConfigured, match="VICIDIAL_API_SOURCE must be 2 to 8"):
+        client_for(sim, source_tag=tag)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"method": "PUT"}, "VICIDIAL_HTTP_METHOD must be GET or POST"),
+        ({"total_deadline": 3.0}, "VICIDIAL_TOTAL_DEADLINE .* must exceed"),
+        ({"max_body_bytes": 100}, "VICIDIAL_MAX_BODY_BYTES must be at least"),
+    ],
+)
+def test_a_bad_configuration_is_refused_when_the_client_is_built(sim, overrides, message):
+    with pytest.raises(ImproperlyConfigured, match=message):
+        client_for(sim, **overrides)
 
 
 def test_update_rename_and_delete(sim):
@@ -285,7 +319,7 @@ def test_refused_connection_is_not_sent():
         url=f"http://127.0.0.1:{port}/vicidial/non_agent_api.php",
         user="6666",
         password=PASSWORD,
-        source_tag="p",
+        source_tag="pp",
     )
     result = add(VicidialClient(config))
     assert (result.result, result.transport_error) == (CallResult.NOT_SENT, "connection refused")
@@ -344,10 +378,12 @@ def test_config_from_settings_and_its_repr_hides_the_password(sim):
         VICIDIAL_CONNECT_TIMEOUT=1,
         VICIDIAL_TIMEOUT=2,
         VICIDIAL_HTTP_METHOD="get",
+        VICIDIAL_TOTAL_DEADLINE=4,
+        VICIDIAL_MAX_BODY_BYTES=8192,
     ):
         config = VicidialConfig.from_settings()
         result = add(VicidialClient(), reference="5")
-    assert config == VicidialConfig(sim.url, "6666", PASSWORD, "demo", 1.0, 2.0, "GET")
+    assert config == VicidialConfig(sim.url, "6666", PASSWORD, "demo", 1.0, 2.0, "GET", 4.0, 8192)
     assert PASSWORD not in repr(config)
     assert (result.result, result.method, result.source) == (
         CallResult.SUCCEEDED,
@@ -380,3 +416,32 @@ def test_error_reports_mask_every_local_in_and_below_the_call(sim):
         PASSWORD not in text for name, text in frames if name in ("_call", "_send", "request")
     )
     assert "'fields', '********************'" in named["_send"]
+
+
+def test_an_alias_name_holding_the_password_is_sent_and_recorded_word_for_word(sim):
+    sim.state.add_user("6666", "Desk2")
+    client = client_for(sim, password="Desk2")
+    result = client.add_phone_alias(
+        alias_id="help2", alias_name="Help Desk2", phone_logins=["cc100"], reference="9"
+    )
+    assert result.result is CallResult.SUCCEEDED
+    assert ("alias_name", "Help Desk2") in result.sent_params
+    assert ("pass", "********") in result.sent_params
+    assert result.body == (
+        "SUCCESS: add_phone_alias PHONE ALIAS HAS BEEN ADDED - 6666|help2|Help Desk2|cc100\n"
+    )
+    assert result.parsed.data[2] == "Help Desk2"
+    # A wrong guess and the right one look the same to the requester: nothing is masked.
+    guess = client.add_phone_alias(
+        alias_id="help3", alias_name="Help Desk3", phone_logins=["cc100"], reference="9"
+    )
+    assert "Help Desk3" in guess.body and "Help Desk2" in result.body
+
+
+def test_the_echoed_password_is_masked_while_the_users_values_next_to_it_are_not(sim):
+    result = client_for(sim, password="Desk2").add_phone_alias(
+        alias_id="Desk2", alias_name="Desk2", phone_logins=["cc100"], reference="9"
+    )
+    assert result.result is CallResult.AUTH_FAILED
+    assert result.body == "ERROR: Login incorrect, please try again: |6666|********|BAD|\n"
+    assert ("alias_id", "Desk2") in result.sent_params

@@ -4,10 +4,15 @@ import html
 from urllib.parse import quote, quote_plus
 
 import pytest
+from django.urls import reverse
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from aliases import services
+from aliases.models import AuditEvent, VicidialCall
 from aliases.vicidial import redact
+
+from .base import submit
 
 SECRET = 'S3cr3t pw&<"x>!+'
 FORMS = {
@@ -81,3 +86,54 @@ def test_redact_on_texts_full_of_secret_forms(case):
     assert secret not in once
     assert quote_plus(secret) not in once and html.escape(secret) not in once
     assert redact(once, secret) == once
+
+
+# The user's own values are never edited, whatever the password is.
+
+
+def test_a_value_the_user_asked_for_stays_as_it_is_even_when_it_holds_the_password():
+    body = "SUCCESS: add_phone_alias PHONE ALIAS HAS BEEN ADDED - 6666|help2|Help Desk2|cc100\n"
+    assert redact(body, "Desk2", keep=["help2", "Help Desk2", "cc100"]) == body
+
+
+def test_the_password_outside_the_users_values_is_still_masked():
+    body = "<b>Warning</b>: pass=Desk2 in line 7<br />\nSUCCESS: x - 6666|Help Desk2|cc100\n"
+    expected = "<b>Warning</b>: pass=******** in line 7<br />\nSUCCESS: x - 6666|Help Desk2|cc100\n"
+    assert redact(body, "Desk2", keep=["Help Desk2"]) == expected
+
+
+def test_the_login_echo_is_masked_even_when_it_looks_like_the_users_value():
+    body = "ERROR: Login incorrect, please try again: |6666|Desk2|BAD|\n"
+    assert redact(body, "Desk2", keep=["Desk2"]) == (
+        "ERROR: Login incorrect, please try again: |6666|********|BAD|\n"
+    )
+
+
+@pytest.mark.parametrize("php_quote", ["&#039;", "&apos;"])
+def test_phps_html_forms_of_a_quote_are_masked(php_quote):
+    secret = "it's-Secret-pw-1"
+    text = f"<b>Notice</b>: value 'it{php_quote}s-Secret-pw-1' ignored"
+    assert redact(text, secret) == "<b>Notice</b>: value '********' ignored"
+
+
+def test_the_requester_sees_their_alias_name_as_typed_whatever_the_password(
+    users, client_for, simulator, settings
+):
+    """With a password inside the alias name, masking it would tell the requester they had
+    guessed the password. The name is the user's data: stored and shown as sent."""
+    settings.VICIDIAL_API_PASS = "Desk2"
+    simulator.state.add_user("6666", "Desk2")
+    alias_request = submit(users["supervisor"], alias_id="help_desk", alias_name="Help Desk2")
+    services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
+
+    call = VicidialCall.objects.get()
+    assert call.result == "succeeded"
+    assert ["alias_name", "Help Desk2"] in call.sent_params
+    assert ["pass", "********"] in call.sent_params
+    assert "|help_desk|Help Desk2|1001,1002" in call.response_body
+    event = AuditEvent.objects.get(event_type=AuditEvent.Type.VICIDIAL_CALL)
+    assert event.changes["response_body"] == call.response_body
+    page = client_for("supervisor").get(reverse("aliases:request_detail", args=[alias_request.pk]))
+    text = page.content.decode()
+    assert "|help_desk|Help Desk2|1001,1002" in text
+    assert "Help ********" not in text

@@ -1,5 +1,6 @@
 """Each portal view: it works, wrong methods get 405, outsiders 404, wrong roles 403."""
 
+import logging
 import uuid
 
 import pytest
@@ -232,3 +233,50 @@ def test_admin_queue_shows_the_oldest_fifty_and_links_to_the_rest(client_for, us
     shown = [alias_request.alias_id for alias_request in page.context["pending"]]
     assert shown == [f"queued_{number}" for number in range(50)]
     assert "All 52 waiting requests" in page.content.decode()
+
+
+def test_a_refusal_is_logged_as_one_line_without_a_traceback(client_for, pending, caplog):
+    caplog.set_level(logging.WARNING, logger="django.request")
+    response = client_for("auditor").post(
+        reverse("aliases:request_approve", args=[pending.pk]), {"note": "n"}
+    )
+    assert response.status_code == 403
+    refusals = [record for record in caplog.records if record.name == "django.request"]
+    assert len(refusals) == 1
+    assert refusals[0].exc_info is None
+    assert (
+        refusals[0].getMessage()
+        == f"Forbidden (Permission denied): /requests/{pending.pk}/approve/"
+    )
+    assert "Traceback" not in caplog.text
+
+
+def test_a_refusal_with_a_reason_logs_the_reason_on_the_same_line(client_for, users, caplog):
+    caplog.set_level(logging.WARNING, logger="django.request")
+    token = uuid.uuid4()
+    submit(users["supervisor"], alias_id="first_1")
+    AliasRequest.objects.update(submission_token=token)
+    client_for("supervisor2").post(
+        reverse("aliases:request_new"),
+        {
+            "alias_id": "x_1",
+            "alias_name": "x y",
+            "phone_logins": "1001",
+            "justification": "x",
+            "submission_token": token,
+        },
+    )
+    (record,) = [record for record in caplog.records if record.name == "django.request"]
+    assert record.exc_info is None
+    assert record.getMessage().endswith("(This form was issued to someone else.)")
+    assert "\n" not in record.getMessage()
+
+
+def test_a_search_that_is_not_valid_lists_nothing(client_for, users):
+    submit(users["supervisor"], alias_id="any_one")
+    response = client_for("auditor").get(reverse("aliases:request_list"), {"status": "nonsense"})
+    assert response.status_code == 200
+    assert list(response.context["page"].object_list) == []
+    page = response.content.decode()
+    assert "Select a valid choice." in page
+    assert "any_one" not in page

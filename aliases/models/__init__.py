@@ -1,5 +1,11 @@
-from .audit import AppendOnlyQuerySet, AuditChainHead, AuditEvent, AuditEventExtension
-from .calls import VicidialCall, VicidialCircuit
+from .audit import (
+    AppendOnlyQuerySet,
+    AuditChainHead,
+    AuditDigest,
+    AuditEvent,
+    AuditEventExtension,
+)
+from .calls import VicidialCall, VicidialCallSlot, VicidialCircuit
 from .extensions import Extension
 from .requests import HOLDS_ALIAS_ID, AliasRequest, RequestedLogin, RequestStatus
 
@@ -8,11 +14,13 @@ __all__ = [
     "AliasRequest",
     "AppendOnlyQuerySet",
     "AuditChainHead",
+    "AuditDigest",
     "AuditEvent",
     "AuditEventExtension",
     "Extension",
     "RequestStatus",
     "RequestedLogin",
     "VicidialCall",
+    "VicidialCallSlot",
     "VicidialCircuit",
 ]

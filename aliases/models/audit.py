@@ -1,5 +1,11 @@
-"""The append-only, hash-chained audit trail. Rows are written only by aliases.audit."""
+"""The append-only, hash-chained audit trail. Rows are written only by aliases.audit.
 
+On PostgreSQL, triggers (declared here with django-pgtrigger) refuse UPDATE, DELETE and
+TRUNCATE on every audit table, and let the chain head move only one event forward at a time.
+SQLite relies on the models' own refusals; verify_audit catches what gets past either.
+"""
+
+import pgtrigger
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -8,6 +14,28 @@ from django.db.models.functions import Lower
 from ..errors import AuditTrailIsAppendOnly
 from .calls import VicidialCall
 from .requests import AliasRequest
+
+
+def _refuse_truncate() -> pgtrigger.Trigger:
+    # TRUNCATE fires no row triggers, and any GRANT ALL includes it; PostgreSQL only allows
+    # statement-level TRUNCATE triggers, which pgtrigger.Protect does not offer.
+    return pgtrigger.Trigger(
+        name="refuse_truncate",
+        level=pgtrigger.Statement,
+        when=pgtrigger.Before,
+        operation=pgtrigger.Truncate,
+        func=(
+            "RAISE EXCEPTION 'audit trail is append-only: TRUNCATE on % refused', "
+            "TG_TABLE_NAME USING ERRCODE = 'insufficient_privilege';"
+        ),
+    )
+
+
+def _append_only_triggers() -> list[pgtrigger.Trigger]:
+    return [
+        pgtrigger.Protect(name="append_only", operation=pgtrigger.Update | pgtrigger.Delete),
+        _refuse_truncate(),
+    ]
 
 
 class AppendOnlyQuerySet(models.QuerySet):
@@ -81,10 +109,15 @@ class AuditEvent(models.Model):
     changes = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # HMAC-SHA256 over key_id and hash with a secret kept outside the database; both empty
+    # on events written before the chain was keyed (aliases.audit.keys).
+    key_id = models.CharField(max_length=32, blank=True)
+    mac = models.CharField(max_length=64, blank=True)
 
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
+        triggers = _append_only_triggers()
         ordering = ["-sequence"]
         permissions = [("export_auditevent", "Can export the audit trail")]
         indexes = [
@@ -115,6 +148,8 @@ class AuditEventExtension(models.Model):
     objects = AppendOnlyQuerySet.as_manager()
 
     class Meta:
+        # Inserts stay allowed (record() writes them); verify_audit catches rows added by hand.
+        triggers = _append_only_triggers()
         indexes = [models.Index(Lower("login"), "event", name="auditeventext_login_ci")]
         constraints = [
             models.UniqueConstraint("event", Lower("login"), name="auditeventext_unique_ci")
@@ -125,13 +160,57 @@ class AuditEventExtension(models.Model):
 
 
 class AuditChainHead(models.Model):
-    """The single row every audit writer locks first: it serializes the chain."""
+    """The single row every audit writer locks, last: it serializes the chain."""
 
     sequence = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         constraints = [models.CheckConstraint(condition=Q(pk=1), name="auditchainhead_single_row")]
+        triggers = [
+            pgtrigger.Protect(name="head_kept", operation=pgtrigger.Delete),
+            _refuse_truncate(),
+            # Resetting the head after cutting events off the end would hide the cut.
+            pgtrigger.Trigger(
+                name="head_moves_forward",
+                when=pgtrigger.Before,
+                operation=pgtrigger.Update,
+                func=(
+                    "IF NEW.sequence <> OLD.sequence + 1 OR NOT EXISTS (SELECT 1 FROM "
+                    "aliases_auditevent WHERE sequence = NEW.sequence AND hash = NEW.hash) "
+                    "THEN RAISE EXCEPTION 'audit chain head moves one written event forward "
+                    "at a time: #% to #% refused', OLD.sequence, NEW.sequence "
+                    "USING ERRCODE = 'insufficient_privilege'; END IF; RETURN NEW;"
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"audit chain head #{self.sequence}"
+
+
+class AuditDigest(models.Model):
+    """A digest audit_checkpoint signed, kept so the next one can name it as its previous.
+
+    The signed file itself lives outside the database; this row only links the series, and
+    verify_audit names a digest recorded here that is missing from the folder.
+    """
+
+    sequence = models.PositiveBigIntegerField()
+    head_hash = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField()
+    sha256 = models.CharField(max_length=64, unique=True)
+    # Unique: two digests naming the same previous one would fork the series.
+    previous_sha256 = models.CharField(max_length=64, unique=True)
+    signature = models.CharField(max_length=100)
+    signing_key = models.CharField(max_length=80)
+    file_name = models.CharField(max_length=100)
+
+    objects = AppendOnlyQuerySet.as_manager()
+
+    class Meta:
+        triggers = _append_only_triggers()
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"audit digest #{self.sequence} at {self.created_at:%Y-%m-%d %H:%M:%S}Z"

@@ -1,4 +1,5 @@
-"""VICIdial calls as the portal made them, and the circuit breaker that stops them."""
+"""VICIdial calls as the portal made them, the circuit breaker that stops them, and the slots
+that bound how many are in flight at once."""
 
 from django.conf import settings
 from django.db import models
@@ -29,7 +30,11 @@ class VicidialCall(models.Model):
     attempt = models.PositiveSmallIntegerField(default=1)
     result = models.CharField(max_length=20, choices=Result, default=Result.IN_FLIGHT)
     http_status = models.PositiveSmallIntegerField("HTTP status", null=True, blank=True)
+    # Capped at VICIDIAL_MAX_BODY_BYTES: a longer answer keeps its start, its result line and
+    # its end, and says how much was cut.
     response_body = models.TextField(blank=True)
+    response_bytes = models.PositiveBigIntegerField("response size in bytes", null=True, blank=True)
+    response_truncated = models.BooleanField(default=False)
     # The first word of VICIdial's result line: SUCCESS, ERROR, NOTICE or UNRECOGNISED.
     keyword = models.CharField(max_length=20, blank=True)
     reason = models.TextField(blank=True)
@@ -76,3 +81,27 @@ class VicidialCircuit(models.Model):
 
     def __str__(self) -> str:
         return "open" if self.is_open else "closed"
+
+
+class VicidialCallSlot(models.Model):
+    """One of VICIDIAL_MAX_IN_FLIGHT permits to have a call in flight to one VICIdial server.
+
+    A row, not a lock: the call runs with no transaction open, so the permit is a holder
+    token with an expiry, and the slot of a process that died frees itself.
+    """
+
+    server = models.CharField(max_length=40, default="default")
+    number = models.PositiveSmallIntegerField()
+    holder = models.CharField(max_length=32, blank=True)
+    acquired_at = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["server", "number"]
+        verbose_name = "VICIdial call slot"
+        constraints = [
+            models.UniqueConstraint(fields=["server", "number"], name="vicidialcallslot_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.server} #{self.number} ({'held' if self.holder else 'free'})"

@@ -1,19 +1,28 @@
-"""Calling VICIdial for a request, and recording every call before and after it is made."""
+"""Calling VICIdial for a request, and recording every call before and after it is made.
+
+The call itself runs with no transaction open and no row lock held: it takes one of the
+server's slots in a short transaction of its own (services/slots.py), sends, and records
+the answer and frees the slot in one transaction. Lock order: services/circuit.py.
+"""
 
 import logging
 import random
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
 from ..audit import AuditContext, EventType, record
+from ..errors import VicidialMisconfigured
 from ..models import AliasRequest, VicidialCall
 from ..vicidial import CallReply, VicidialClient
-from .circuit import vicidial_circuit_open
-from .transitions import transition
+from .circuit import vicidial_calls_stopped_reason, vicidial_circuit_lock, vicidial_circuit_open
+from .slots import call_slot_acquire, call_slot_release
+from .transitions import lock_request, transition
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +52,35 @@ PROBABLE_EARLIER_SUCCESS = (
     "VICIdial says the alias already exists: the earlier call whose outcome was unknown "
     "probably created it. Check it in VICIdial, then mark the request done."
 )
+RETRY_UNSETTLED = (
+    "The retry did not settle it ({result}: {evidence}). The earlier call may still have "
+    "created the alias: check VICIdial, then retry or record what it holds."
+)
+NO_FREE_SLOT = (
+    "Not sent: VICIdial already had {limit} call(s) in flight from the portal for "
+    "{wait:g} s (VICIDIAL_MAX_IN_FLIGHT). Nothing was sent to VICIdial."
+)
+STOPPED_BEFORE_SENDING = "Not sent, nothing reached VICIdial: {stopped}"
+
+
+def longest_live_call() -> timedelta:
+    """How long a request can legitimately stay "calling VICIdial": a wait for a free slot
+    and the call, each bounded by VICIDIAL_TOTAL_DEADLINE, and as long again to record it."""
+    return timedelta(seconds=3 * settings.VICIDIAL_TOTAL_DEADLINE)
+
+
+def vicidial_client_ready(client: VicidialClient | None, *, reference: str) -> VicidialClient:
+    """The client for a request's call, built and checked before the decision commits: a
+    configuration that cannot call VICIdial refuses the approval instead of stranding it."""
+    try:
+        client = client or VicidialClient()
+        client.config.source_for(reference)
+    except (ImproperlyConfigured, ValueError) as error:
+        raise VicidialMisconfigured(
+            f"The portal's VICIdial settings cannot make this call: {error} "
+            "Nothing was changed; fix the configuration, then try again."
+        ) from error
+    return client
 
 
 def _backoff_seconds(attempt: int) -> float:
@@ -76,6 +114,7 @@ def _record_call_end(
     *,
     actor: AbstractBaseUser,
     context: AuditContext | None,
+    release_slot: str | None = None,
 ) -> None:
     call.method = reply.method
     call.url = reply.url
@@ -84,6 +123,8 @@ def _record_call_end(
     call.result = reply.result.value
     call.http_status = reply.http_status
     call.response_body = reply.body
+    call.response_bytes = reply.body_bytes
+    call.response_truncated = reply.body_truncated
     call.keyword = reply.parsed.keyword.value
     call.reason = reply.parsed.reason
     call.response_data = list(reply.parsed.data)
@@ -91,7 +132,13 @@ def _record_call_end(
     call.duration_ms = reply.duration_ms
     call.finished_at = timezone.now()
     with transaction.atomic():
+        # The circuit row before the call and slot rows, the chain head (record) last.
+        circuit = vicidial_circuit_lock() if reply.result == Result.AUTH_FAILED else None
         call.save()
+        if release_slot:
+            # Freed in the transaction that opens the circuit: the next holder of the slot
+            # sees the circuit open and sends nothing.
+            call_slot_release(release_slot)
         record(
             event_type=EventType.VICIDIAL_CALL,
             actor=actor,
@@ -109,27 +156,83 @@ def _record_call_end(
                 "http_status": call.http_status,
                 "duration_ms": call.duration_ms,
                 "response_body": call.response_body,
+                "response_bytes": call.response_bytes,
+                "response_truncated": call.response_truncated,
             },
         )
-        if reply.result == Result.AUTH_FAILED:
-            vicidial_circuit_open(call=call, actor=actor, context=context)
+        if circuit is not None:
+            vicidial_circuit_open(circuit, call=call, actor=actor, context=context)
     # %r keeps VICIdial's text on one log line, whatever CR/LF it carries.
     logger.info(
-        "request %s: add_phone_alias attempt %s -> %s (HTTP %s, %s ms) %r",
+        "request %s: add_phone_alias attempt %s -> %s (HTTP %s, %s ms, %s bytes%s) %r",
         call.request_id,
         call.attempt,
         call.result,
         call.http_status,
         call.duration_ms,
+        call.response_bytes,
+        ", cut" if call.response_truncated else "",
         describe_result(reply),
     )
 
 
 def _status_after(reply: CallReply, *, is_retry: bool) -> tuple[str, str]:
     reason = describe_result(reply)
-    if is_retry and reply.result == Result.REJECTED and ALREADY_EXISTS in reason:
+    if not is_retry or reply.result == Result.SUCCEEDED:
+        return STATUS_AFTER_CALL[reply.result], reason
+    # A retry follows an unknown outcome: whatever stops the retry, the earlier call may have
+    # created the alias, so only success settles it and the request keeps its alias ID.
+    if reply.result == Result.REJECTED and ALREADY_EXISTS in reason:
         return Status.NEEDS_VERIFICATION, f"{PROBABLE_EARLIER_SUCCESS} ({reason})"
-    return STATUS_AFTER_CALL[reply.result], reason
+    result = reply.result.label.lower()
+    return Status.NEEDS_VERIFICATION, RETRY_UNSETTLED.format(result=result, evidence=reason)
+
+
+def _call_until_sent(
+    *,
+    alias_request: AliasRequest,
+    actor: AbstractBaseUser,
+    client: VicidialClient,
+    context: AuditContext | None,
+    slot: str,
+) -> tuple[CallReply | None, str]:
+    """Call add_phone_alias, again only while nothing was sent, within one deadline; the last
+    reply, or why nothing could be sent."""
+    config = client.config
+    ends_at = time.monotonic() + config.total_deadline
+    first_attempt = alias_request.calls.count() + 1
+    last_attempt = first_attempt + MAX_ATTEMPTS_WHEN_NOT_SENT - 1
+    reply = None
+    for attempt in range(first_attempt, last_attempt + 1):
+        # Checked again with the slot held: the call that opened the circuit freed its slot
+        # in the same transaction, so a burst with a bad password costs one bad login.
+        stopped = vicidial_calls_stopped_reason()
+        if stopped:
+            return reply, stopped
+        if not AliasRequest.objects.filter(pk=alias_request.pk, status=Status.CALLING).exists():
+            # reconcile_inflight settled it while this process stalled: an admin decides now.
+            return reply, "the request was settled while this call waited"
+        time_left = ends_at - time.monotonic()
+        if reply is not None and time_left <= config.connect_timeout:
+            break  # not even a connection would fit in what is left of the deadline
+        call = _record_call_start(alias_request=alias_request, actor=actor, attempt=attempt)
+        reply = client.add_phone_alias(
+            alias_id=alias_request.alias_id,
+            alias_name=alias_request.alias_name,
+            phone_logins=alias_request.logins_in_order(),
+            reference=str(alias_request.pk),
+            # The first attempt gets the whole deadline; resends what is left of it.
+            deadline=None if attempt == first_attempt else time_left,
+        )
+        done = reply.result != Result.NOT_SENT or attempt == last_attempt
+        _record_call_end(
+            call, reply, actor=actor, context=context, release_slot=slot if done else None
+        )
+        if done:
+            break
+        pause = _backoff_seconds(attempt - first_attempt + 1)
+        time.sleep(max(0.0, min(pause, ends_at - time.monotonic())))
+    return reply, ""
 
 
 def create_alias_in_vicidial(
@@ -142,24 +245,54 @@ def create_alias_in_vicidial(
 ) -> AliasRequest:
     """Run outside any transaction: a slow VICIdial must not hold database locks."""
     client = client or VicidialClient()
-    first_attempt = alias_request.calls.count() + 1
-    for attempt in range(first_attempt, first_attempt + MAX_ATTEMPTS_WHEN_NOT_SENT):
-        call = _record_call_start(alias_request=alias_request, actor=actor, attempt=attempt)
-        reply = client.add_phone_alias(
-            alias_id=alias_request.alias_id,
-            alias_name=alias_request.alias_name,
-            phone_logins=alias_request.logins_in_order(),
-            reference=str(alias_request.pk),
+    wait = client.config.total_deadline
+    slot = call_slot_acquire(wait=wait)
+    if slot is None:
+        limit = settings.VICIDIAL_MAX_IN_FLIGHT
+        reason = NO_FREE_SLOT.format(limit=limit, wait=wait)
+        return _end_without_sending(alias_request, reason, actor, context, is_retry=is_retry)
+    try:
+        reply, stopped = _call_until_sent(
+            alias_request=alias_request, actor=actor, client=client, context=context, slot=slot
         )
-        _record_call_end(call, reply, actor=actor, context=context)
-        if reply.result != Result.NOT_SENT:
-            break
-        if attempt < first_attempt + MAX_ATTEMPTS_WHEN_NOT_SENT - 1:
-            time.sleep(_backoff_seconds(attempt - first_attempt + 1))
+    finally:
+        call_slot_release(slot)  # already free unless the calls stopped early or raised
+    if reply is None or stopped:
+        reason = STOPPED_BEFORE_SENDING.format(stopped=stopped)
+        return _end_without_sending(alias_request, reason, actor, context, is_retry=is_retry)
 
     new_status, reason = _status_after(reply, is_retry=is_retry)
+    return _settle_call(alias_request, new_status, reason, actor, context)
+
+
+def _end_without_sending(
+    alias_request: AliasRequest,
+    reason: str,
+    actor: AbstractBaseUser,
+    context: AuditContext | None,
+    *,
+    is_retry: bool,
+) -> AliasRequest:
+    if is_retry:
+        result = Result.NOT_SENT.label.lower()
+        status, reason = (
+            Status.NEEDS_VERIFICATION,
+            RETRY_UNSETTLED.format(result=result, evidence=reason),
+        )
+    else:
+        status = Status.FAILED
+    return _settle_call(alias_request, status, reason, actor, context)
+
+
+def _settle_call(
+    alias_request: AliasRequest,
+    new_status: str,
+    reason: str,
+    actor: AbstractBaseUser,
+    context: AuditContext | None,
+) -> AliasRequest:
     with transaction.atomic():
-        alias_request = AliasRequest.objects.select_for_update().get(pk=alias_request.pk)
+        alias_request = lock_request(alias_request.pk)
         if alias_request.status != Status.CALLING:
             # reconcile_inflight gave up on this call meanwhile; the admin decides now.
             logger.warning(

@@ -1,4 +1,10 @@
-"""The circuit breaker that stops VICIdial calls once VICIdial refuses the portal's login."""
+"""The circuit breaker that stops VICIdial calls once VICIdial refuses the portal's login.
+
+Lock order, everywhere: the request row, then the circuit row, then call and slot rows,
+and the audit chain head last (the first record() takes it, so every other lock of the
+transaction comes before it). Two transactions taking any two of these then queue up in
+the same order and cannot deadlock.
+"""
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -7,7 +13,8 @@ from django.utils import timezone
 from ..audit import AuditContext, EventType, record
 from ..errors import InvalidTransition, VicidialCallsStopped
 from ..models import VicidialCall, VicidialCircuit
-from .permissions import require_perm
+from ..predicates import is_decider
+from .permissions import require
 
 STOPPED_MESSAGE = (
     "VICIdial rejected the portal's credentials ({reason}). Fix VICIDIAL_API_USER / "
@@ -15,7 +22,8 @@ STOPPED_MESSAGE = (
 )
 
 
-def _locked_circuit() -> VicidialCircuit:
+def vicidial_circuit_lock() -> VicidialCircuit:
+    """The circuit row, locked: take it before any record() of the same transaction."""
     VicidialCircuit.objects.get_or_create(pk=1)
     return VicidialCircuit.objects.select_for_update().get(pk=1)
 
@@ -24,17 +32,27 @@ def vicidial_circuit() -> VicidialCircuit:
     return VicidialCircuit.objects.filter(pk=1).first() or VicidialCircuit(pk=1)
 
 
-def ensure_vicidial_calls_allowed() -> None:
+def vicidial_calls_stopped_reason() -> str:
+    """Why no call may be sent now ("" if calls are allowed)."""
     circuit = vicidial_circuit()
-    if circuit.is_open:
-        raise VicidialCallsStopped(STOPPED_MESSAGE.format(reason=circuit.reason))
+    return STOPPED_MESSAGE.format(reason=circuit.reason) if circuit.is_open else ""
+
+
+def ensure_vicidial_calls_allowed() -> None:
+    stopped = vicidial_calls_stopped_reason()
+    if stopped:
+        raise VicidialCallsStopped(stopped)
 
 
 def vicidial_circuit_open(
-    *, call: VicidialCall, actor: AbstractBaseUser, context: AuditContext | None
+    circuit: VicidialCircuit,
+    *,
+    call: VicidialCall,
+    actor: AbstractBaseUser,
+    context: AuditContext | None,
 ) -> None:
-    """Call inside the transaction that records the refused call."""
-    circuit = _locked_circuit()
+    """Open the circuit locked by vicidial_circuit_lock(), in the transaction that records
+    the refused call."""
     if circuit.is_open:
         return
     circuit.is_open = True
@@ -57,9 +75,9 @@ def vicidial_circuit_open(
 def vicidial_circuit_reset(
     *, actor: AbstractBaseUser, context: AuditContext | None = None
 ) -> VicidialCircuit:
-    require_perm(actor, "aliases.decide_aliasrequest", "resume VICIdial calls")
+    require(actor, is_decider, "resume VICIdial calls")
     with transaction.atomic():
-        circuit = _locked_circuit()
+        circuit = vicidial_circuit_lock()
         if not circuit.is_open:
             raise InvalidTransition("VICIdial calls are not stopped; nothing to resume.")
         previous_reason = circuit.reason

@@ -9,12 +9,13 @@ from django.utils import timezone
 from ..audit import AuditContext, EventType, record
 from ..errors import DuplicateAliasId, DuplicateSubmission, FourEyesViolation, InvalidTransition
 from ..models import AliasRequest, Extension, RequestedLogin
+from ..predicates import cancels_request, is_decider, is_requester, may_cancel_own, may_submit
 from ..validators import parse_phone_logins, validate_alias_id, validate_alias_name
 from ..vicidial import VicidialClient
-from .calls import create_alias_in_vicidial
+from .calls import create_alias_in_vicidial, vicidial_client_ready
 from .circuit import ensure_vicidial_calls_allowed
-from .permissions import require_perm
-from .transitions import transition
+from .permissions import require
+from .transitions import lock_request, transition
 
 Status = AliasRequest.Status
 
@@ -45,7 +46,7 @@ def alias_request_submit(
     submission_token: UUID | None = None,
     context: AuditContext | None = None,
 ) -> AliasRequest:
-    require_perm(requester, "aliases.add_aliasrequest", "request phone aliases")
+    require(requester, may_submit, "request phone aliases")
     if not isinstance(phone_logins, str):
         phone_logins = ",".join(phone_logins)
     phone_logins = parse_phone_logins(phone_logins)
@@ -87,6 +88,8 @@ def alias_request_submit(
                     "alias_id": [None, alias_id],
                     "alias_name": [None, alias_name],
                     "phone_logins": [None, list(phone_logins)],
+                    # Hashed here: the request row can be edited, the event cannot.
+                    "justification": [None, alias_request.justification],
                 },
             )
     except IntegrityError:
@@ -142,7 +145,7 @@ def _decide(
 
 
 def _lock_pending(request_id: int) -> AliasRequest:
-    alias_request = AliasRequest.objects.select_for_update().get(pk=request_id)
+    alias_request = lock_request(request_id)
     if alias_request.status == Status.CALLING:
         raise InvalidTransition(
             f"Request #{alias_request.pk} is already being processed: it was approved and "
@@ -169,10 +172,12 @@ def alias_request_approve(
     The move out of `pending` happens under a row lock, so of two admins (or two clicks)
     exactly one gets to call VICIdial; the call itself runs outside any transaction.
     """
-    require_perm(actor, "aliases.decide_aliasrequest", "approve alias requests")
+    require(actor, is_decider, "approve alias requests")
+    # Built and checked before the approval commits: a bad configuration refuses it.
+    client = vicidial_client_ready(client, reference=str(request_id))
     with transaction.atomic():
         alias_request = _lock_pending(request_id)
-        if alias_request.requester_id == actor.pk:
+        if is_requester(actor, alias_request):
             raise FourEyesViolation(
                 "You cannot approve your own request; another admin has to decide it."
             )
@@ -197,12 +202,12 @@ def alias_request_reject(
     note: str,
     context: AuditContext | None = None,
 ) -> AliasRequest:
-    require_perm(actor, "aliases.decide_aliasrequest", "reject alias requests")
+    require(actor, is_decider, "reject alias requests")
     if not note.strip():
         raise ValidationError("Give the requester a reason for the rejection.", code="required")
     with transaction.atomic():
         alias_request = _lock_pending(request_id)
-        if alias_request.requester_id == actor.pk:
+        if is_requester(actor, alias_request):
             raise FourEyesViolation(
                 "You cannot decide your own request; cancel it instead, or ask another admin."
             )
@@ -220,10 +225,10 @@ def alias_request_reject(
 def alias_request_cancel(
     *, request_id: int, actor: AbstractBaseUser, context: AuditContext | None = None
 ) -> AliasRequest:
-    require_perm(actor, "aliases.cancel_own_aliasrequest", "cancel alias requests")
+    require(actor, may_cancel_own, "cancel alias requests")
     with transaction.atomic():
         alias_request = _lock_pending(request_id)
-        if alias_request.requester_id != actor.pk:
+        if not cancels_request.test(actor, alias_request):
             raise PermissionDenied("Only the person who asked for it can cancel a request.")
         transition(
             alias_request,

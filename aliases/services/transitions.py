@@ -7,6 +7,18 @@ from ..audit import AuditContext, record
 from ..models import AliasRequest
 
 
+def lock_request(request_id: int) -> AliasRequest:
+    """Take the request's row lock, the first lock of every step that changes a request.
+
+    NO KEY UPDATE, not plain FOR UPDATE: writing an audit event that points at a request
+    takes a KEY SHARE lock on its row when the foreign key is checked at commit, while the
+    writer already holds the chain head. FOR UPDATE conflicts with KEY SHARE, so a step
+    holding it and waiting for the head would deadlock with that writer; NO KEY UPDATE
+    does not conflict, and it still serializes every step on the same request.
+    """
+    return AliasRequest.objects.select_for_update(no_key=True).get(pk=request_id)
+
+
 def transition(
     alias_request: AliasRequest,
     to: str,

@@ -10,25 +10,33 @@ from django.utils import timezone
 from ..audit import AuditContext, EventType, record
 from ..errors import FourEyesViolation, InvalidTransition
 from ..models import AliasRequest, VicidialCall
+from ..predicates import is_decider, is_requester
 from ..vicidial import VicidialClient
-from .calls import create_alias_in_vicidial
+from .calls import create_alias_in_vicidial, vicidial_client_ready
 from .circuit import ensure_vicidial_calls_allowed
-from .permissions import require_perm
-from .transitions import transition
+from .permissions import require
+from .transitions import lock_request, transition
 
 Status = AliasRequest.Status
 RECONCILED_ERROR = "no outcome recorded: the portal process stopped while the call was in flight"
 STOPPED_MID_CALL = "The portal stopped before VICIdial's answer was recorded; check VICIdial."
+STOPPED_BEFORE_CALLING = (
+    "The portal stopped before it called VICIdial: nothing was sent for this approval."
+)
+STOPPED_BEFORE_RETRYING = (
+    "The portal stopped before it sent the retry; the earlier call's outcome is still "
+    "unknown: check VICIdial."
+)
 
 
 def _lock_unverified(request_id: int, actor: AbstractBaseUser) -> AliasRequest:
-    alias_request = AliasRequest.objects.select_for_update().get(pk=request_id)
+    alias_request = lock_request(request_id)
     if alias_request.status != Status.NEEDS_VERIFICATION:
         raise InvalidTransition(
             f"Request #{alias_request.pk} is {alias_request.get_status_display().lower()}, "
             "not waiting for verification. Nothing was changed."
         )
-    if alias_request.requester_id == actor.pk:
+    if is_requester(actor, alias_request):
         raise FourEyesViolation("You cannot settle your own request; ask another admin.")
     return alias_request
 
@@ -42,7 +50,9 @@ def alias_request_retry(
     context: AuditContext | None = None,
 ) -> AliasRequest:
     """Call add_phone_alias again, on an admin's explicit word only."""
-    require_perm(actor, "aliases.decide_aliasrequest", "retry alias requests")
+    require(actor, is_decider, "retry alias requests")
+    # Built and checked before the retry commits: a bad configuration refuses it.
+    client = vicidial_client_ready(client, reference=str(request_id))
     with transaction.atomic():
         alias_request = _lock_unverified(request_id, actor)
         ensure_vicidial_calls_allowed()
@@ -68,7 +78,7 @@ def alias_request_settle(
     context: AuditContext | None = None,
 ) -> AliasRequest:
     """Record what an admin found in VICIdial: the alias is there, or it is not."""
-    require_perm(actor, "aliases.decide_aliasrequest", "settle alias requests")
+    require(actor, is_decider, "settle alias requests")
     if not note.strip():
         raise ValidationError("Say what you checked in VICIdial.", code="required")
     with transaction.atomic():
@@ -88,7 +98,8 @@ def alias_request_settle(
 def alias_requests_reconcile_inflight(
     *, older_than: timedelta, context: AuditContext | None = None
 ) -> list[AliasRequest]:
-    """Move requests stuck "calling VICIdial" since before the cutoff to needs verification."""
+    """Move requests stuck "calling VICIdial" since before the cutoff to needs verification,
+    or to failed when provably nothing was sent."""
     cutoff = timezone.now() - older_than
     stuck_ids = list(
         AliasRequest.objects.filter(status=Status.CALLING, updated_at__lt=cutoff).values_list(
@@ -98,16 +109,23 @@ def alias_requests_reconcile_inflight(
     settled = []
     for request_id in stuck_ids:
         with transaction.atomic():
-            alias_request = AliasRequest.objects.select_for_update().get(pk=request_id)
+            alias_request = lock_request(request_id)
             if alias_request.status != Status.CALLING or alias_request.updated_at >= cutoff:
                 continue
-            for call in alias_request.calls.filter(
-                result=VicidialCall.Result.IN_FLIGHT, started_at__lt=cutoff
-            ):
+            in_flight = list(
+                alias_request.calls.select_for_update(no_key=True).filter(
+                    result=VicidialCall.Result.IN_FLIGHT
+                )
+            )
+            if any(call.started_at >= cutoff for call in in_flight):
+                continue  # a later attempt is still live
+            # Every row lock before the first record(): the chain head is always taken last.
+            for call in in_flight:
                 call.result = VicidialCall.Result.UNKNOWN
                 call.transport_error = RECONCILED_ERROR
                 call.finished_at = timezone.now()
                 call.save()
+            for call in in_flight:
                 record(
                     event_type=EventType.CALL_RECONCILED,
                     context=context,
@@ -117,13 +135,28 @@ def alias_requests_reconcile_inflight(
                     outcome=call.result,
                     reason=RECONCILED_ERROR,
                 )
+            status, reason = _status_when_stopped(alias_request, sent=bool(in_flight))
             transition(
                 alias_request,
-                Status.NEEDS_VERIFICATION,
-                event_type=EventType.REQUEST_NEEDS_VERIFICATION,
+                status,
+                event_type=(
+                    EventType.REQUEST_NEEDS_VERIFICATION
+                    if status == Status.NEEDS_VERIFICATION
+                    else EventType.REQUEST_FAILED
+                ),
                 context=context,
-                reason=STOPPED_MID_CALL,
-                outcome_reason=STOPPED_MID_CALL,
+                reason=reason,
+                outcome_reason=reason,
             )
             settled.append(alias_request)
     return settled
+
+
+def _status_when_stopped(alias_request: AliasRequest, *, sent: bool) -> tuple[str, str]:
+    """Where a request left "calling" goes: a call in flight may have worked; a process that
+    died waiting for a slot sent nothing, which only settles a first approval."""
+    if sent:
+        return Status.NEEDS_VERIFICATION, STOPPED_MID_CALL
+    if alias_request.calls.exists():
+        return Status.NEEDS_VERIFICATION, STOPPED_BEFORE_RETRYING
+    return Status.FAILED, STOPPED_BEFORE_CALLING

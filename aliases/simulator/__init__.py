@@ -21,6 +21,7 @@ from .state import (
     SimUser,
     demo_state,
     php_warnings,
+    php_warnings_stream,
     vicidial_filtered,
 )
 
@@ -40,5 +41,6 @@ __all__ = [
     "VicidialSimulator",
     "demo_state",
     "php_warnings",
+    "php_warnings_stream",
     "vicidial_filtered",
 ]

@@ -12,13 +12,25 @@ from urllib.parse import parse_qsl, urlsplit
 from aliases.vicidial import redact
 
 from .api import answer
-from .state import API_PATH, CONTENT_TYPE, MAX_FAULT_DELAY, ReceivedRequest, SimulatorState
+from .state import (
+    API_PATH,
+    CONTENT_TYPE,
+    MAX_FAULT_DELAY,
+    Fault,
+    ReceivedRequest,
+    SimulatorState,
+    php_warnings_stream,
+)
 
 
 def _breaks_vicidial_log(last_post_value: str) -> bool:
     # VICIdial writes the last POST field unescaped into its own log: the SQL fails after the
     # answer was produced, so the body is complete but the status is 500 (fixtures A9, V4).
     return "'" in last_post_value or last_post_value.endswith("\\")
+
+
+def _encoded(body: str | bytes) -> bytes:
+    return body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -48,9 +60,10 @@ class _Handler(BaseHTTPRequestHandler):
         params = dict(form) | dict(parse_qsl(target.query, keep_blank_values=True))
         simulator = self.server.simulator
         state = simulator.state
-        fault = state.receive(
-            ReceivedRequest(self.command, self.path, params, raw_body, state.clock())
-        )
+        received = ReceivedRequest(self.command, self.path, params, raw_body, state.clock())
+        fault = state.receive(received)
+        if state.on_receive is not None:
+            state.on_receive(received)
         status, body = 200, ""
         if fault is None or fault.process:
             status, body = answer(state, params, client_ip=self.client_address[0])
@@ -63,6 +76,12 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             status = fault.status or status
             body = fault.prefix + body if fault.body is None else fault.body
+            if fault.drip:
+                self._drip(status, body, fault.headers, fault.drip)
+                return
+            if fault.padding or fault.padding_after:
+                self._answer_padded(status, body, fault)
+                return
         self._answer(status, body, fault.headers if fault else {})
         simulator.log_answer(self.command, params, status, body)
 
@@ -71,7 +90,7 @@ class _Handler(BaseHTTPRequestHandler):
         return int(length) if length.isdigit() else 0
 
     def _answer(self, status: int, body: str | bytes, headers: Mapping[str, str] = {}) -> None:
-        payload = body.encode("utf-8", "surrogateescape") if isinstance(body, str) else body
+        payload = _encoded(body)
         try:
             self.send_response(status)
             for name, value in {"Content-Type": CONTENT_TYPE, **headers}.items():
@@ -81,6 +100,40 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(payload)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (its read timeout), as real clients do
+
+    def _drip(
+        self, status: int, body: str | bytes, headers: Mapping[str, str], interval: float
+    ) -> None:
+        payload = _encoded(body)
+        lines = [f"{self.protocol_version} {status} {self.responses.get(status, ('',))[0]}"]
+        fields = {"Content-Type": CONTENT_TYPE, **headers, "Content-Length": str(len(payload))}
+        lines += [f"{name}: {value}" for name, value in fields.items()]
+        data = "\r\n".join([*lines, "", ""]).encode("latin-1") + payload
+        try:
+            for index in range(len(data)):
+                if self.server.simulator.stopping.wait(interval):
+                    return
+                self.wfile.write(data[index : index + 1])
+        except OSError:
+            pass  # the client gave up, as it should
+        self.close_connection = True
+
+    def _answer_padded(self, status: int, body: str | bytes, fault: Fault) -> None:
+        payload = _encoded(body)
+        try:
+            self.send_response(status)
+            self.send_header("Content-Type", CONTENT_TYPE)
+            size = fault.padding + len(payload) + fault.padding_after
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            for piece in php_warnings_stream(fault.padding):
+                self.wfile.write(piece)
+            self.wfile.write(payload)
+            for piece in php_warnings_stream(fault.padding_after):
+                self.wfile.write(piece)
+        except OSError:
+            pass  # the client gave up
+        self.close_connection = True
 
     def _reset_connection(self) -> None:
         # SO_LINGER 0 turns close() into a TCP RST. The makefile() reader holds a reference

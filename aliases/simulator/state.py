@@ -6,7 +6,7 @@ import dataclasses
 import re
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +96,13 @@ class Fault:
     headers: Mapping[str, str] = dataclasses.field(default_factory=dict)  # e.g. Location
     reset: bool = False  # read the request, then reset the connection without answering
     process: bool = True  # whether VICIdial still does the work: the ambiguous case
+    # Send the whole answer (status line, headers, body) one byte every `drip` seconds:
+    # each read gets something, so only a total deadline ends the call.
+    drip: float = 0.0
+    # Bytes of PHP warnings streamed before / after the answer, generated as they are sent,
+    # e.g. 50 MB each side of the result line.
+    padding: int = 0
+    padding_after: int = 0
     times: int | None = 1
 
 
@@ -109,6 +116,16 @@ DEMO_PHONES = (
     SimPhone("2001", "2001", "IAX2", DEMO_SERVER_IP),
     SimPhone("2002", "2002", "EXTERNAL", DEMO_SERVER_IP),
 )
+
+
+def php_warnings_stream(size: int) -> Iterator[bytes]:
+    """Exactly `size` bytes of PHP warnings in chunks, ending in a line break, never held
+    whole: a 100 MB answer costs one 64 KB block of memory."""
+    block = php_warnings(450).encode()
+    while size > 0:
+        piece = block[:size]
+        size -= len(piece)
+        yield piece if size else piece[:-1] + b"\n"
 
 
 def php_warnings(count: int = 200, *, last_line_break: bool = True) -> str:
@@ -140,6 +157,9 @@ class SimulatorState:
         self.allowed_ips = allowed_ips
         self.clock = clock
         self.fault: Fault | None = None
+        # Called with each request as it arrives, in the server's thread (tests look at the
+        # portal's database connections from there, at the moment VICIdial is reached).
+        self.on_receive: Callable[[ReceivedRequest], None] | None = None
 
     def add_user(self, user: str, password: str, **flags: Any) -> SimUser:
         """Add or replace an API user; flags are SimUser fields such as user_level=7."""

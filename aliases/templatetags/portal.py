@@ -1,7 +1,16 @@
+from dataclasses import dataclass
+
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from ..vicidial.protocol import parse_response
+
 register = template.Library()
+
+# A real answer is one line; PHP warnings make it thousands. Past these it is shown folded,
+# with the result line (the part a reader needs) outside the fold.
+LONG_BODY_LINES = 20
+LONG_BODY_CHARS = 2_000
 
 
 @register.simple_tag
@@ -11,3 +20,59 @@ def extension_history_url(login: str) -> str:
         return reverse("aliases:extension_history", args=[login])
     except NoReverseMatch:
         return ""
+
+
+@dataclass(frozen=True)
+class RawResponse:
+    body: str
+    collapsed: bool
+    result_line: str
+    summary: str
+    cut_note: str
+
+
+def byte_size(count: int) -> str:
+    """1 byte, 900 bytes, 90 KB, 1.5 MB, 100 MB (binary units, as body caps are set)."""
+    if count < 1024:
+        return f"{count:,} byte{'' if count == 1 else 's'}"
+    value, unit = count / 1024, "KB"
+    for bigger in ("MB", "GB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    shown = f"{value:,.0f}" if unit == "KB" else f"{value:,.1f}".removesuffix(".0")
+    return f"{shown} {unit}"
+
+
+def _line_count(text: str) -> int:
+    # Only "\n" ends a line for VICIdial's parser; str.splitlines would also count \r, \f...
+    return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
+
+
+def raw_response_of(*, body: str, received_bytes: int | None, truncated: bool) -> RawResponse:
+    """How to show VICIdial's raw answer: whole when short, folded when long, and what was cut."""
+    lines = _line_count(body)
+    collapsed = lines > LONG_BODY_LINES or len(body) > LONG_BODY_CHARS
+    result_line = parse_response(body).result_line if collapsed or truncated else ""
+    summary = (
+        f"VICIdial's answer: {lines:,} line{'' if lines == 1 else 's'}, "
+        f"{byte_size(len(body.encode()))} — show"
+    )
+    cut_note = ""
+    if truncated:
+        kept = "the start, the result line and the end" if result_line else "the start and the end"
+        sent = byte_size(received_bytes) if received_bytes is not None else "more than it keeps"
+        cut_note = f"VICIdial sent {sent}; the portal kept {kept}."
+    return RawResponse(body, collapsed, result_line, summary, cut_note)
+
+
+@register.inclusion_tag("aliases/_raw_response.html")
+def raw_response(call) -> dict:
+    """VICIdial's raw answer to `call` (a VicidialCall), folded when long."""
+    return {
+        "response": raw_response_of(
+            body=call.response_body,
+            received_bytes=call.response_bytes,
+            truncated=call.response_truncated,
+        )
+    }

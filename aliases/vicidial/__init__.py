@@ -3,7 +3,7 @@ VICIdial), the pure protocol (parsing and classifying answers) and password reda
 
 from .client import CallReply, VicidialClient, VicidialConfig
 from .protocol import CallResult, Keyword, ParsedResponse, TransportError, classify, parse_response
-from .redaction import hide_passwords_from_urllib3_logs, redact
+from .redaction import hide_passwords_from_urllib3_logs, password_weakness, redact
 
 __all__ = [
     "CallReply",
@@ -16,5 +16,6 @@ __all__ = [
     "classify",
     "hide_passwords_from_urllib3_logs",
     "parse_response",
+    "password_weakness",
     "redact",
 ]

@@ -2,21 +2,23 @@
 
 import csv
 import json
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
-from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
-from .. import selectors
+from .. import predicates, selectors
 from ..audit import AuditContext, EventType, export_line, record
-from ..forms import AuditFilterForm
+from ..forms import AuditFilterForm, EventCursorForm
+from ..models import AuditEvent
 from ..validators import is_phone_login
+from .access import role_required
 
 PAGE_SIZE = 50
 EXPORT_FORMATS = ("csv", "jsonl")
@@ -38,13 +40,20 @@ CSV_COLUMNS = [
     "prev_hash",
     "hash",
 ]
+# A spreadsheet runs a cell starting with one of these as a formula, and some cells come from
+# anonymous users (a failed log-in's username, the User-Agent). OWASP: prefix a single quote.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _page_of(events, request: HttpRequest):
-    page = Paginator(events, PAGE_SIZE).get_page(request.GET.get("page"))
-    # Read the rows now: recording this very look must not shift what the page shows.
-    page.object_list = list(page.object_list)
-    return page
+def _page_of(events, cursor: EventCursorForm) -> selectors.EventPage:
+    if not cursor.is_valid():
+        return selectors.EventPage(events=[])
+    return selectors.audit_events_page(
+        events,
+        size=PAGE_SIZE,
+        before=cursor.cleaned_data["before"],
+        after=cursor.cleaned_data["after"],
+    )
 
 
 def _record_look(request: HttpRequest, event_type: str, **details) -> None:
@@ -57,27 +66,44 @@ def _record_look(request: HttpRequest, event_type: str, **details) -> None:
         )
 
 
+def _filter_query(form: AuditFilterForm) -> str:
+    """The filters as a query string, without the page: links and exports start from it."""
+    return urlencode({name: form.data[name] for name in form.fields if form.data.get(name)})
+
+
 @require_GET
-@login_required
-@permission_required("aliases.view_auditevent", raise_exception=True)
+@role_required(predicates.may_read_audit)
 def audit_list(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
+    cursor = EventCursorForm(request.GET)
     filters = form.active_filters()
-    events = selectors.audit_events_filtered(**filters)
-    page = _page_of(events, request)
+    filters_valid = not form.is_bound or form.is_valid()
+    changes: dict[str, object] = {"filters": filters}
+    if filters_valid:
+        page = _page_of(selectors.audit_events_filtered(**filters), cursor)
+    else:
+        # Never the whole trail in place of what was asked for: the errors and no rows.
+        page = selectors.EventPage(events=[])
+        changes["refused_filters"] = sorted(form.errors)
     _record_look(
         request,
         EventType.AUDIT_VIEWED,
         extensions=[filters["extension"]] if "extension" in filters else [],
         reason="audit trail",
-        changes={"filters": filters, "page": page.number},
+        changes={**changes, "shown": page.shown},
     )
-    return render(request, "aliases/audit_list.html", {"form": form, "page": page})
+    context = {
+        "form": form,
+        "cursor": cursor,
+        "page": page,
+        "filter_query": _filter_query(form),
+        "filters_valid": filters_valid,
+    }
+    return render(request, "aliases/audit_list.html", context)
 
 
 @require_GET
-@login_required
-@permission_required("aliases.view_auditevent", raise_exception=True)
+@role_required(predicates.may_read_audit)
 def extension_lookup(request: HttpRequest) -> HttpResponse:
     login = request.GET.get("login", "").strip()
     if not is_phone_login(login):
@@ -87,54 +113,82 @@ def extension_lookup(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
-@login_required
-@permission_required("aliases.view_auditevent", raise_exception=True)
+@role_required(predicates.may_read_audit)
 def extension_history(request: HttpRequest, login: str) -> HttpResponse:
     if not is_phone_login(login):
         raise Http404("No such extension.")
-    page = _page_of(selectors.audit_events_filtered(extension=login), request)
+    cursor = EventCursorForm(request.GET)
+    page = _page_of(selectors.audit_events_filtered(extension=login), cursor)
     _record_look(
         request,
         EventType.AUDIT_VIEWED,
         extensions=[login],
         reason="extension history",
-        changes={"extension": login, "page": page.number},
+        changes={"extension": login, "shown": page.shown},
     )
     context = {
         "login": login,
         "extension": selectors.extension_by_login(login=login),
         "mapped_aliases": selectors.aliases_mapped_to(login=login),
+        "cursor": cursor,
         "page": page,
+        "filter_query": "",  # the extension is in the path
     }
     return render(request, "aliases/extension_history.html", context)
 
 
-def _csv_rows(events) -> Iterator[str]:
+def csv_cell(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def _csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
     class Echo:
         def write(self, value: str) -> str:
             return value
 
     writer = csv.writer(Echo())
-    yield writer.writerow(CSV_COLUMNS)
+    columns: list[str] | None = None
     for event in events:
         line = export_line(event)
+        if columns is None:
+            # Whatever else the export line holds (key ids, MACs) follows the known columns.
+            columns = CSV_COLUMNS + sorted(line.keys() - set(CSV_COLUMNS))
+            yield writer.writerow(columns)
         line["extensions"] = " ".join(line["extensions"])
         line["changes"] = json.dumps(line["changes"], sort_keys=True, ensure_ascii=False)
-        yield writer.writerow([line[column] for column in CSV_COLUMNS])
+        yield writer.writerow([csv_cell(line.get(column)) for column in columns])
+    if columns is None:
+        yield writer.writerow(CSV_COLUMNS)
 
 
-def _jsonl_rows(events) -> Iterator[str]:
+def _jsonl_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
+    # Exactly what is hashed, unescaped: this is the export that verify_audit checks.
     for event in events:
         yield json.dumps(export_line(event), sort_keys=True, ensure_ascii=False) + "\n"
 
 
+def _refused_export(form: AuditFilterForm) -> HttpResponse:
+    problems = "; ".join(
+        f"{form.fields[name].label if name in form.fields else 'filters'}: {' '.join(errors)}"
+        for name, errors in form.errors.items()
+    )
+    text = (
+        f"Nothing was exported: the filters are not valid ({problems}). "
+        "Correct them on the audit trail page, then export again.\n"
+    )
+    return HttpResponse(text, status=400, content_type="text/plain; charset=utf-8")
+
+
 @require_GET
-@login_required
-@permission_required("aliases.export_auditevent", raise_exception=True)
-def audit_export(request: HttpRequest, fmt: str) -> StreamingHttpResponse:
+@role_required(predicates.may_export_audit)
+def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
     if fmt not in EXPORT_FORMATS:
         raise Http404("Unknown export format.")
     form = AuditFilterForm(request.GET or None)
+    if form.is_bound and not form.is_valid():
+        return _refused_export(form)
     filters = form.active_filters()
     events = selectors.audit_events_filtered(**filters)
     # The export event goes in first, so the trail shows the export even if the download fails.

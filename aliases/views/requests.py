@@ -1,25 +1,20 @@
 from django import forms
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from .. import selectors, services
+from .. import predicates, selectors, services
 from ..audit import AuditContext
 from ..errors import DuplicateSubmission, PortalError
 from ..forms import AliasRequestForm, DecisionForm, RequestSearchForm, SettleForm
-from ..models import AliasRequest
+from .access import get_request_for_user, role_required
 
 PAGE_SIZE = 25
 QUEUE_SIZE = 50
-
-
-def _get_request_for_user(request: HttpRequest, pk: int) -> AliasRequest:
-    """Outsiders get the same 404 as for an id that does not exist."""
-    return get_object_or_404(selectors.alias_requests_visible_to(user=request.user), pk=pk)
 
 
 def _report_failure(request: HttpRequest, error: Exception) -> None:
@@ -28,39 +23,39 @@ def _report_failure(request: HttpRequest, error: Exception) -> None:
 
 
 @require_GET
-@login_required
-@permission_required("aliases.view_aliasrequest", raise_exception=True)
+@role_required(predicates.may_view_requests)
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
     context = {
         "my_requests": selectors.alias_requests_visible_to(user=user).filter(requester=user)[:10],
     }
-    if user.has_perm("aliases.decide_aliasrequest"):
+    if predicates.is_decider.test(user):
         # The oldest first, a page's worth: the full queue is one click away.
         pending = selectors.alias_requests_pending()
         context["pending"] = pending[:QUEUE_SIZE]
         context["pending_total"] = pending.count()
         context["attention"] = selectors.alias_requests_needing_attention()[:QUEUE_SIZE]
-    if selectors.sees_all_requests(user):
+    if predicates.sees_every_request.test(user):
         context["recent"] = selectors.alias_requests_visible_to(user=user)[:10]
     return render(request, "aliases/home.html", context)
 
 
 @require_GET
-@login_required
-@permission_required("aliases.view_aliasrequest", raise_exception=True)
+@role_required(predicates.may_view_requests)
 def request_list(request: HttpRequest) -> HttpResponse:
     form = RequestSearchForm(request.GET or None)
     queryset = selectors.alias_requests_visible_to(user=request.user)
     if form.is_valid():
         queryset = selectors.alias_requests_search(queryset, **form.cleaned_data)
+    elif form.is_bound:
+        # A search that cannot run shows its errors, never every request instead.
+        queryset = queryset.none()
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "aliases/request_list.html", {"form": form, "page": page})
 
 
 @require_http_methods(["GET", "POST"])
-@login_required
-@permission_required("aliases.add_aliasrequest", raise_exception=True)
+@role_required(predicates.may_submit)
 def request_new(request: HttpRequest) -> HttpResponse:
     form = AliasRequestForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -85,24 +80,15 @@ def request_new(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    alias_request = _get_request_for_user(request, pk)
-    user = request.user
+    alias_request = get_request_for_user(request, pk)
     context = {
         "alias_request": alias_request,
         "calls": selectors.calls_for_request(alias_request=alias_request),
         "timeline": selectors.request_timeline(alias_request=alias_request),
-        "can_see_history": user.has_perm("aliases.view_auditevent"),
+        "can_see_history": predicates.may_read_audit.test(request.user),
         "decision_form": DecisionForm(),
-        "can_decide": alias_request.status == AliasRequest.Status.PENDING
-        and user.has_perm("aliases.decide_aliasrequest")
-        and alias_request.requester_id != user.pk,
-        "can_cancel": alias_request.status == AliasRequest.Status.PENDING
-        and alias_request.requester_id == user.pk
-        and user.has_perm("aliases.cancel_own_aliasrequest"),
-        "can_settle": alias_request.status == AliasRequest.Status.NEEDS_VERIFICATION
-        and user.has_perm("aliases.decide_aliasrequest")
-        and alias_request.requester_id != user.pk,
         "settle_form": SettleForm(),
+        **predicates.offers(request.user, alias_request),
     }
     return render(request, "aliases/request_detail.html", context)
 
@@ -115,7 +101,7 @@ def _act_on_request(
     form_class: type[forms.Form] = DecisionForm,
 ) -> HttpResponse:
     """Validate the posted form, run one service on the request, and report back on its page."""
-    alias_request = _get_request_for_user(request, pk)
+    alias_request = get_request_for_user(request, pk)
     form = form_class(request.POST)
     if not form.is_valid():
         _report_failure(request, ValidationError(list(form.errors.values())))
@@ -135,8 +121,7 @@ def _act_on_request(
 
 
 @require_POST
-@login_required
-@permission_required("aliases.decide_aliasrequest", raise_exception=True)
+@role_required(predicates.is_decider)
 def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
     return _act_on_request(
         request, pk, services.alias_request_approve, "Approved. Result: {status}."
@@ -144,15 +129,13 @@ def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("aliases.decide_aliasrequest", raise_exception=True)
+@role_required(predicates.is_decider)
 def request_reject(request: HttpRequest, pk: int) -> HttpResponse:
     return _act_on_request(request, pk, services.alias_request_reject, "Rejected.")
 
 
 @require_POST
-@login_required
-@permission_required("aliases.cancel_own_aliasrequest", raise_exception=True)
+@role_required(predicates.may_cancel_own)
 def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return _act_on_request(
         request, pk, services.alias_request_cancel, f"Request #{pk} is cancelled.", forms.Form
@@ -160,15 +143,13 @@ def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("aliases.decide_aliasrequest", raise_exception=True)
+@role_required(predicates.is_decider)
 def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
     return _act_on_request(request, pk, services.alias_request_retry, "Retried. Result: {status}.")
 
 
 @require_POST
-@login_required
-@permission_required("aliases.decide_aliasrequest", raise_exception=True)
+@role_required(predicates.is_decider)
 def request_settle(request: HttpRequest, pk: int) -> HttpResponse:
     return _act_on_request(
         request, pk, services.alias_request_settle, "Recorded: {status}.", SettleForm
@@ -176,8 +157,7 @@ def request_settle(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required("aliases.decide_aliasrequest", raise_exception=True)
+@role_required(predicates.is_decider)
 def vicidial_resume(request: HttpRequest) -> HttpResponse:
     try:
         services.vicidial_circuit_reset(

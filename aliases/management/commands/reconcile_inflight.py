@@ -1,10 +1,10 @@
 from datetime import timedelta
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from aliases.audit import AuditContext
 from aliases.services import alias_requests_reconcile_inflight
+from aliases.services.calls import longest_live_call
 
 
 class Command(BaseCommand):
@@ -17,22 +17,28 @@ class Command(BaseCommand):
         parser.add_argument(
             "--older-than",
             type=int,
-            default=600,
+            default=None,
             metavar="SECONDS",
-            help="Only touch calls started longer ago than this (default 600).",
+            help=(
+                "Only touch requests calling for longer than this (default: the longest a "
+                "live call can take, from VICIDIAL_TOTAL_DEADLINE)."
+            ),
         )
 
-    def handle(self, *args, older_than: int, **options):
-        # A call may legitimately run for every attempt's connect and read timeouts.
-        longest_call = 3 * (settings.VICIDIAL_CONNECT_TIMEOUT + settings.VICIDIAL_TIMEOUT)
-        if older_than <= longest_call:
+    def handle(self, *args, older_than: int | None, **options):
+        longest_call = longest_live_call()
+        cutoff = longest_call if older_than is None else timedelta(seconds=older_than)
+        if cutoff < longest_call:
             raise CommandError(
-                f"--older-than must exceed {longest_call:.0f} s, the longest a live call can take."
+                f"--older-than must exceed {longest_call.total_seconds():.0f} s, the longest "
+                "a live call can take (three times VICIDIAL_TOTAL_DEADLINE)."
             )
         settled = alias_requests_reconcile_inflight(
-            older_than=timedelta(seconds=older_than),
-            context=AuditContext.system("manage.py reconcile_inflight"),
+            older_than=cutoff, context=AuditContext.system("manage.py reconcile_inflight")
         )
         for alias_request in settled:
-            self.stdout.write(f"#{alias_request.pk} {alias_request.alias_id}: needs verification")
-        self.stdout.write(f"{len(settled)} stale request(s) moved to needs verification.")
+            self.stdout.write(
+                f"#{alias_request.pk} {alias_request.alias_id}: "
+                f"{alias_request.get_status_display().lower()}"
+            )
+        self.stdout.write(f"{len(settled)} stale request(s) moved out of calling VICIdial.")

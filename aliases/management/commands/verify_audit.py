@@ -1,68 +1,107 @@
-import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from aliases.audit import Checkpoint, verify_chain, verify_exported_line
+from aliases.audit import ChainReport, verify_chain, verify_export
+from aliases.audit.digests import (
+    DigestError,
+    SeriesReport,
+    key_fingerprint,
+    load_public_key,
+    read_digest_dir,
+    verify_series,
+)
 
 
 class Command(BaseCommand):
     help = (
-        "Recompute the audit trail's hash chain. Prints OK with the count and head hash, "
-        "or names the first event that was altered, removed or inserted, and fails."
+        "Verify the audit trail: the hash chain, each event's MAC, the per-extension index, "
+        "and (with --digests) the signed digests. Prints OK, or names the first event or "
+        "digest that was altered, removed, inserted or cut off, and fails."
     )
 
     def add_arguments(self, parser):
         parser.add_argument(
-            "--checkpoint",
+            "--digests",
             type=Path,
-            help="A file written by audit_checkpoint; detects events cut off the end.",
+            metavar="DIR",
+            help="The folder audit_checkpoint writes; detects cut tails and rewrites.",
+        )
+        parser.add_argument(
+            "--public-key",
+            type=Path,
+            action="append",
+            default=[],
+            metavar="FILE",
+            help="PEM public key the digests are signed with (repeat for rotated keys).",
         )
         parser.add_argument(
             "--export",
             type=Path,
-            help="Verify a JSON-lines export instead of the database (works offline).",
+            metavar="FILE.jsonl",
+            help="Verify a JSON-lines export instead of the database (offline: no MAC key).",
         )
 
-    def handle(self, *args, checkpoint: Path | None, export: Path | None, **options):
+    def handle(self, *args, digests: Path | None, public_key: list[Path], export, **options):
+        series = self._series(digests, public_key)
         if export is not None:
-            return self._verify_export(export)
-        saved = None
-        if checkpoint is not None:
-            try:
-                saved = Checkpoint.from_json(checkpoint.read_text())
-            except (OSError, ValueError, KeyError) as error:
-                raise CommandError(f"Cannot read checkpoint {checkpoint}: {error}") from error
-        report = verify_chain(checkpoint=saved)
+            report = self._verify_export(export, series)
+            what, counted = "Export", "exported events verify"
+        else:
+            report = verify_chain(digests=series.digests if series else ())
+            what, counted = "Audit trail", "events"
         if not report.ok:
-            raise CommandError(
-                f"Audit trail BROKEN after {report.count} good events: {report.problem}"
+            raise CommandError(f"{what} BROKEN after {report.count} good events: {report.problem}")
+        if export is not None:
+            self.stdout.write(f"OK: {report.count} {counted}")
+        else:
+            self.stdout.write(
+                f"OK: {report.count} {counted}, head #{report.head.sequence} {report.head.hash}"
             )
-        self.stdout.write(
-            f"OK: {report.count} events, head #{report.head.sequence} {report.head.hash}"
-        )
+        self._notes(report, series, export is not None)
 
-    def _verify_export(self, path: Path) -> None:
-        previous = None
-        count = 0
+    def _series(self, folder: Path | None, public_keys: list[Path]) -> SeriesReport | None:
+        if folder is None:
+            if public_keys:
+                raise CommandError("--public-key goes with --digests DIR.")
+            return None
+        if not public_keys:
+            raise CommandError("--digests needs --public-key FILE to check the signatures.")
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except OSError as error:
+            keys = {key_fingerprint(key): key for key in map(load_public_key, public_keys)}
+            series = verify_series(read_digest_dir(folder), keys)
+        except DigestError as error:
+            raise CommandError(str(error)) from error
+        if series.problem:
+            raise CommandError(f"Digests BROKEN: {series.problem}")
+        if not series.digests:
+            raise CommandError(f"{folder} holds no audit digest.")
+        return series
+
+    def _verify_export(self, path: Path, series: SeriesReport | None) -> ChainReport:
+        try:
+            with path.open(encoding="utf-8") as lines:
+                return verify_export(lines, digests=series.digests if series else ())
+        except (OSError, UnicodeDecodeError) as error:
             raise CommandError(f"Cannot read {path}: {error}") from error
-        for number, text in enumerate(lines, start=1):
-            try:
-                line = json.loads(text)
-                intact = verify_exported_line(line)
-            except (ValueError, KeyError, TypeError) as error:
-                raise CommandError(
-                    f"line {number}: not an exported audit event ({error})"
-                ) from error
-            if not intact:
-                raise CommandError(f"line {number}: event #{line['sequence']} was altered")
-            # A filtered export skips events; links are checked where neighbours are adjacent.
-            adjacent = previous is not None and line["sequence"] == previous["sequence"] + 1
-            if adjacent and line["prev_hash"] != previous["hash"]:
-                raise CommandError(f"line {number}: event #{line['sequence']} does not link")
-            previous = line
-            count += 1
-        self.stdout.write(f"OK: {count} exported events verify")
+
+    def _notes(self, report: ChainReport, series: SeriesReport | None, offline: bool) -> None:
+        if report.unkeyed:
+            self.stdout.write(
+                f"  {report.unkeyed} events, #1 to #{report.unkeyed}, were written before the "
+                "chain was keyed: hash-chained, without a MAC"
+            )
+        if offline:
+            self.stdout.write("  MACs not checked: that needs the portal's audit key")
+        if series is None:
+            return
+        newest = series.digests[-1]
+        self.stdout.write(
+            f"  digests: {len(series.digests)}, each signed and linked to the one before; "
+            f"the newest, {newest.describe()}, leaves "
+            f"{report.head.sequence - newest.sequence} newer events to the MACs alone"
+        )
+        if series.follows_earlier:
+            self.stdout.write(
+                f"  the oldest, {series.digests[0].describe()}, follows a digest not in the folder"
+            )

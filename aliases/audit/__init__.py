@@ -1,0 +1,39 @@
+"""The audit trail: an append-only, hash-chained, keyed log of every step, and its checks.
+
+chain.py writes events and holds the canonical form, keys.py the MAC keys from the
+environment, digests.py the signed digests kept outside the database, verify.py the checks.
+"""
+
+from .chain import (
+    CONTENT_KEYS,
+    EventType,
+    canonical_bytes,
+    canonical_content,
+    chain_hash,
+    export_line,
+    hashed_time,
+    record,
+)
+from .context import AuditContext, client_ip
+from .keys import KeyRing, key_ring, parse_key_ring
+from .verify import ChainReport, Checkpoint, verify_chain, verify_export
+
+__all__ = [
+    "CONTENT_KEYS",
+    "AuditContext",
+    "ChainReport",
+    "Checkpoint",
+    "EventType",
+    "KeyRing",
+    "canonical_bytes",
+    "canonical_content",
+    "chain_hash",
+    "client_ip",
+    "export_line",
+    "hashed_time",
+    "key_ring",
+    "parse_key_ring",
+    "record",
+    "verify_chain",
+    "verify_export",
+]

@@ -1,0 +1,78 @@
+"""A database-backed bound on the VICIdial calls in flight per server, across every process
+and machine of the portal.
+
+Each call holds one of VICIDIAL_MAX_IN_FLIGHT slot rows by writing its token into it, in a
+short transaction of its own: the call itself then runs with no transaction open and no
+row lock held. A slot whose holder died frees itself when its lease runs out.
+"""
+
+import random
+import time
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from ..models import VicidialCallSlot
+
+DEFAULT_SERVER = "default"
+POLL_SECONDS = 0.05
+
+
+def slot_lease() -> timedelta:
+    """How long a slot stays taken: the call ends by its deadline, then as long again to
+    record the answer. Only a dead holder runs past it."""
+    return timedelta(seconds=2 * settings.VICIDIAL_TOTAL_DEADLINE)
+
+
+def _ensure_slots(server: str, count: int) -> None:
+    VicidialCallSlot.objects.bulk_create(
+        [VicidialCallSlot(server=server, number=number) for number in range(1, count + 1)],
+        ignore_conflicts=True,
+    )
+
+
+def call_slot_try_acquire(*, server: str = DEFAULT_SERVER) -> str | None:
+    """Take a free slot and return its holder token, or None if all are taken."""
+    count = settings.VICIDIAL_MAX_IN_FLIGHT
+    if VicidialCallSlot.objects.filter(server=server, number__lte=count).count() < count:
+        _ensure_slots(server, count)
+    with transaction.atomic():
+        now = timezone.now()
+        # SKIP LOCKED: two processes never wait on each other's choice, each takes another.
+        slot = (
+            VicidialCallSlot.objects.select_for_update(skip_locked=True)
+            .filter(server=server, number__lte=count)
+            .filter(Q(holder="") | Q(expires_at__lt=now))
+            .order_by("number")
+            .first()
+        )
+        if slot is None:
+            return None
+        slot.holder = uuid.uuid4().hex
+        slot.acquired_at = now
+        slot.expires_at = now + slot_lease()
+        slot.save(update_fields=["holder", "acquired_at", "expires_at"])
+        return slot.holder
+
+
+def call_slot_acquire(*, wait: float, server: str = DEFAULT_SERVER) -> str | None:
+    """Wait up to `wait` seconds for a slot; its token, or None if none came free."""
+    give_up_at = time.monotonic() + wait
+    while True:
+        token = call_slot_try_acquire(server=server)
+        if token is not None or time.monotonic() >= give_up_at:
+            return token
+        # Jitter keeps a burst of waiters from polling in lockstep.
+        pause = POLL_SECONDS * random.uniform(0.5, 1.5)
+        time.sleep(max(0.0, min(pause, give_up_at - time.monotonic())))
+
+
+def call_slot_release(token: str, *, server: str = DEFAULT_SERVER) -> None:
+    """Free the slot `token` holds; a slot that expired and was taken by another stays theirs."""
+    VicidialCallSlot.objects.filter(server=server, holder=token).update(
+        holder="", acquired_at=None, expires_at=None
+    )

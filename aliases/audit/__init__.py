@@ -6,6 +6,7 @@ environment, digests.py the signed digests kept outside the database, verify.py 
 
 from .chain import (
     CONTENT_KEYS,
+    LINK_KEYS,
     EventType,
     canonical_bytes,
     canonical_content,
@@ -20,6 +21,7 @@ from .verify import ChainReport, Checkpoint, verify_chain, verify_export
 
 __all__ = [
     "CONTENT_KEYS",
+    "LINK_KEYS",
     "AuditContext",
     "ChainReport",
     "Checkpoint",

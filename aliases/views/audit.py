@@ -14,7 +14,7 @@ from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
 from .. import predicates, selectors
-from ..audit import AuditContext, EventType, export_line, record
+from ..audit import CONTENT_KEYS, LINK_KEYS, AuditContext, EventType, export_line, record
 from ..forms import AuditFilterForm, EventCursorForm
 from ..models import AuditEvent
 from ..validators import is_phone_login
@@ -22,24 +22,8 @@ from .access import role_required
 
 PAGE_SIZE = 50
 EXPORT_FORMATS = ("csv", "jsonl")
-CSV_COLUMNS = [
-    "sequence",
-    "occurred_at",
-    "event_type",
-    "actor_username",
-    "actor_role",
-    "source_ip",
-    "user_agent",
-    "correlation_id",
-    "request_id",
-    "call_id",
-    "extensions",
-    "outcome",
-    "reason",
-    "changes",
-    "prev_hash",
-    "hash",
-]
+# Every hashed field and every link, in the verifier's order: a column per key of export_line.
+CSV_COLUMNS = [*CONTENT_KEYS, *LINK_KEYS]
 # A spreadsheet runs a cell starting with one of these as a formula, and some cells come from
 # anonymous users (a failed log-in's username, the User-Agent). OWASP: prefix a single quote.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -149,18 +133,12 @@ def _csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
             return value
 
     writer = csv.writer(Echo())
-    columns: list[str] | None = None
+    yield writer.writerow(CSV_COLUMNS)
     for event in events:
         line = export_line(event)
-        if columns is None:
-            # Whatever else the export line holds (key ids, MACs) follows the known columns.
-            columns = CSV_COLUMNS + sorted(line.keys() - set(CSV_COLUMNS))
-            yield writer.writerow(columns)
         line["extensions"] = " ".join(line["extensions"])
         line["changes"] = json.dumps(line["changes"], sort_keys=True, ensure_ascii=False)
-        yield writer.writerow([csv_cell(line.get(column)) for column in columns])
-    if columns is None:
-        yield writer.writerow(CSV_COLUMNS)
+        yield writer.writerow([csv_cell(line[column]) for column in CSV_COLUMNS])
 
 
 def _jsonl_rows(events: Iterable[AuditEvent]) -> Iterator[str]:

@@ -50,7 +50,7 @@ PHONES = ("cc100", "bb100", "1001", "1002", "1003", "1004", "2001", "2002")
 RACE_SHARE = 0.1
 FINAL = ("succeeded", "failed", "rejected", "cancelled")
 EXPLICIT = ("pending", "needs_verification")
-CALLED_VICIDIAL = ("approved", "succeeded", "failed", "needs_verification")
+CALLED_VICIDIAL = ("calling", "succeeded", "failed", "needs_verification")
 EXAMPLES_KEPT = 5
 
 DETAIL_PATH = re.compile(r"/requests/(\d+)/")
@@ -541,7 +541,7 @@ def print_checks(recorder: Recorder, db: DatabaseCheck, simulated: int, audit: s
     statuses = ", ".join(f"{status} {count}" for status, count in sorted(db.status_counts.items()))
     print(f"requests in the database by status: {statuses or 'none'}")
     print(f"LOST (submitted, not in the database): {counted(db.lost)}")
-    print(f"still in flight (status approved): {counted(db.stuck)}")
+    print(f"still in flight (status calling): {counted(db.stuck)}")
     print(
         f"VICIdial calls: simulator {simulated}, VicidialCall rows {db.calls} "
         f"({db.calls_in_flight} in flight, {db.requests_with_calls} requests), "
@@ -561,7 +561,7 @@ def problems_found(recorder: Recorder, db: DatabaseCheck, simulated: int, audit:
         f"{errors} errors": errors > 0,
         f"{len(db.lost)} lost requests": bool(db.lost),
         f"{unexpected} unexpected responses": unexpected > 0,
-        f"{len(db.stuck)} requests stuck in approved": bool(db.stuck),
+        f"{len(db.stuck)} requests stuck calling VICIdial": bool(db.stuck),
         f"{db.calls_in_flight} VICIdial calls still in flight": db.calls_in_flight > 0,
         "VICIdial calls do not match approvals one to one": not (
             simulated == db.calls == db.requests_with_calls == db.requests_that_called

@@ -156,11 +156,9 @@ def _rows(queryset: QuerySet) -> Iterator[tuple]:
             yield from rows
 
 
-def _aware(value: datetime | str) -> datetime:
-    # PostgreSQL hands back an aware datetime; SQLite the UTC time Django stored, naive (or as
-    # text), which astimezone() would otherwise take for the host's local time.
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
+def _aware(value: datetime) -> datetime:
+    # PostgreSQL hands back an aware datetime; SQLite the UTC time Django stored, naive,
+    # which astimezone() would otherwise take for the host's local time.
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 

@@ -8,6 +8,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -790,3 +791,55 @@ def test_the_clients_session_works_in_a_thread_that_never_had_a_deadline(sim):
     worker.start()
     worker.join(timeout=10)
     assert statuses == [(200, True)]
+
+
+class HandshakeDripServer:
+    """Takes the TLS ClientHello, then answers one byte of a never-ending handshake record
+    every `interval` seconds: each read returns long before any per-read timeout, so only
+    the call's total deadline can end it."""
+
+    def __init__(self, *, interval: float = 0.1, give_up: float = 8.0) -> None:
+        self.interval, self.give_up = interval, give_up
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> "HandshakeDripServer":
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.listener.close()
+        self.thread.join(timeout=5)
+
+    def _serve(self) -> None:
+        connection, _ = self.listener.accept()
+        with connection:
+            connection.recv(65536)  # the ClientHello
+            record = b"\x16\x03\x03\x40\x00" + b"\x00" * 0x4000  # a 16 KB handshake record
+            for byte in record:
+                if self.stop.wait(self.interval):
+                    return
+                try:
+                    connection.sendall(bytes([byte]))
+                except OSError:
+                    return  # the client gave up: what this test wants
+
+
+def test_a_tls_handshake_fed_one_byte_at_a_time_ends_within_the_deadline():
+    # CPython bounds a whole TLS handshake by the socket's (connect) timeout, which the
+    # settings keep below the deadline; either way the call cannot outlive the deadline.
+    # The portal calls it unknown, the cautious reading: it never resends such a call.
+    with HandshakeDripServer() as server:
+        started = time.monotonic()
+        reply = call(
+            f"https://127.0.0.1:{server.port}/vicidial/non_agent_api.php",
+            total_deadline=1.5,
+            connect_timeout=1.0,
+        )
+        elapsed = time.monotonic() - started
+    assert reply.result in (CallResult.NOT_SENT, CallResult.UNKNOWN)
+    assert reply.http_status is None
+    assert elapsed < 1.5 + 1.0

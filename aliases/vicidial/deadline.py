@@ -107,7 +107,7 @@ class _WatchedConnection:
     def send(self, data: Any) -> None:
         # http.client connects lazily inside send(); connecting first keeps "sending
         # started" true only once a byte may really leave.
-        if self.sock is None and getattr(self, "auto_open", True):
+        if self.sock is None and self.auto_open:
             self.connect()
         if (watchdog := _watchdog()) is not None:
             watchdog.about_to_send()

@@ -29,6 +29,7 @@ from aliases.audit.digests import (
     load_signing_key,
     parse_digest,
     read_digest_dir,
+    record_digest,
     sign_digest,
     verify_series,
 )
@@ -941,16 +942,7 @@ def test_orphan_index_rows_are_counted(events):
 
 
 def recorded(digest) -> None:
-    AuditDigest.objects.create(
-        sequence=digest.sequence,
-        head_hash=digest.head_hash,
-        created_at=datetime.strptime(digest.created_at, "%Y-%m-%dT%H:%M:%S.%f%z"),
-        sha256=digest.sha256,
-        previous_sha256=digest.previous_sha256,
-        signature=digest.signature,
-        signing_key=digest.payload["signing_key"],
-        file_name=digest.file_name,
-    )
+    record_digest(digest)
 
 
 def test_a_newer_digest_the_portal_signed_but_not_given_is_named(events):

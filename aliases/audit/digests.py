@@ -292,6 +292,20 @@ def verify_series(digests: list[Digest], public_keys: dict[str, Ed25519PublicKey
     return SeriesReport(ordered, follows_earlier=bool(ordered and ordered[0].previous))
 
 
+def record_digest(digest: Digest) -> AuditDigest:
+    """Keep a signed digest in the database, so the next one can name it as its previous."""
+    return AuditDigest.objects.create(
+        sequence=digest.sequence,
+        head_hash=digest.head_hash,
+        created_at=datetime.strptime(digest.created_at, "%Y-%m-%dT%H:%M:%S.%f%z"),
+        sha256=digest.sha256,
+        previous_sha256=digest.previous_sha256,
+        signature=digest.signature,
+        signing_key=digest.payload["signing_key"],
+        file_name=digest.file_name,
+    )
+
+
 def digest_create(*, key: Ed25519PrivateKey) -> Digest:
     """Sign a digest of the chain as it is now, linked to the last one this portal signed."""
     with transaction.atomic():
@@ -307,16 +321,7 @@ def digest_create(*, key: Ed25519PrivateKey) -> Digest:
         )
         try:
             with transaction.atomic():
-                AuditDigest.objects.create(
-                    sequence=digest.sequence,
-                    head_hash=digest.head_hash,
-                    created_at=datetime.strptime(digest.created_at, "%Y-%m-%dT%H:%M:%S.%f%z"),
-                    sha256=digest.sha256,
-                    previous_sha256=digest.previous_sha256,
-                    signature=digest.signature,
-                    signing_key=digest.payload["signing_key"],
-                    file_name=digest.file_name,
-                )
+                record_digest(digest)
         except IntegrityError:
             raise DigestError(
                 "Another audit_checkpoint signed a digest at the same moment; run it again."

@@ -1,7 +1,7 @@
 from django.http import HttpRequest
 
 from .roles import Role, roles_of
-from .services import vicidial_circuit
+from .services import vicidial_circuits_open
 
 
 def portal_roles(request: HttpRequest) -> dict[str, object]:
@@ -12,5 +12,5 @@ def portal_roles(request: HttpRequest) -> dict[str, object]:
         "is_auditor": Role.AUDITOR in roles,
     }
     if Role.ADMIN in roles or Role.AUDITOR in roles:
-        context["vicidial_circuit"] = vicidial_circuit()
+        context["open_circuits"] = vicidial_circuits_open()
     return context

@@ -13,6 +13,14 @@ class DuplicateAliasId(PortalError):
     pass
 
 
+class AliasAlreadyListed(DuplicateAliasId):
+    """An add for an alias the inventory already holds: change or enable it instead."""
+
+    def __init__(self, message: str, *, alias_pk: int) -> None:
+        super().__init__(message)
+        self.alias_pk = alias_pk
+
+
 class FourEyesViolation(PortalError):
     pass
 

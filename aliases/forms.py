@@ -66,7 +66,7 @@ class AliasRequestForm(forms.Form):
 class SettleForm(forms.Form):
     # Radio buttons: a choice field's default <select> was rendered option by option, which
     # left bare <option> elements that no browser could submit.
-    exists_in_vicidial = forms.TypedChoiceField(
+    done_in_vicidial = forms.TypedChoiceField(
         label="Is the alias in VICIdial?",
         choices=[("yes", "The alias is in VICIdial"), ("no", "The alias is not in VICIdial")],
         coerce=lambda value: value == "yes",

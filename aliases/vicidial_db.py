@@ -1,9 +1,12 @@
 """The one module that reads VICIdial's MySQL/MariaDB database.
 
-It only ever SELECTs from `phones`; writes to VICIdial go through its HTTP API (vicidial.py).
+It only ever SELECTs, from `phones` and `phones_alias`; writes to VICIdial go through its
+HTTP API (aliases/vicidial/). The account needs nothing beyond SELECT on those two tables.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 from urllib.parse import quote, unquote, urlsplit
 
 import pymysql
@@ -63,7 +66,24 @@ class VicidialDatabase:
         return text
 
 
-def fetch_phones(target: VicidialDatabase) -> list[Phone]:
+class VicidialAliasRow(NamedTuple):
+    """A row of VICIdial's phones_alias, as stored (NULLs read as "")."""
+
+    alias_id: str
+    alias_name: str
+    logins_list: str
+    user_group: str
+
+    @property
+    def logins(self) -> list[str]:
+        """The logins as VICIdial lists them; empty elements dropped."""
+        return [login for login in self.logins_list.split(",") if login]
+
+    def as_evidence(self) -> dict[str, str]:
+        return self._asdict()
+
+
+def _read(target: VicidialDatabase, what: str, run: Callable[[Any], list]) -> list:
     try:
         connection = pymysql.connect(
             host=target.host,
@@ -77,17 +97,66 @@ def fetch_phones(target: VicidialDatabase) -> list[Phone]:
         )
         try:
             with connection.cursor() as cursor:
-                # A single SELECT: the account needs no privilege beyond SELECT on phones.
-                cursor.execute(
-                    "SELECT login, extension, protocol, server_ip FROM phones "
-                    "ORDER BY login, extension, server_ip"
-                )
-                return [tuple("" if v is None else str(v) for v in row) for row in cursor]
+                return run(cursor)
         finally:
             connection.close()
     except (pymysql.MySQLError, OSError) as error:
         detail = error.args[1] if len(error.args) == 2 else str(error)
         # `from None`: the driver's exception is not shown, so nothing it held can leak.
         raise VicidialDatabaseError(
-            target.scrub(f"Cannot read phones from {target}: {detail}")
+            target.scrub(f"Cannot read {what} from {target}: {detail}")
         ) from None
+
+
+def _text_rows(cursor) -> list[tuple[str, ...]]:
+    return [tuple("" if v is None else str(v) for v in row) for row in cursor]
+
+
+def fetch_phones(target: VicidialDatabase) -> list[Phone]:
+    def run(cursor):
+        cursor.execute(
+            "SELECT login, extension, protocol, server_ip FROM phones "
+            "ORDER BY login, extension, server_ip"
+        )
+        return _text_rows(cursor)
+
+    return _read(target, "phones", run)
+
+
+def fetch_aliases(target: VicidialDatabase) -> list[VicidialAliasRow]:
+    """Every row of phones_alias, by alias ID."""
+
+    def run(cursor):
+        cursor.execute(
+            "SELECT alias_id, alias_name, logins_list, user_group FROM phones_alias "
+            "ORDER BY alias_id"
+        )
+        return [VicidialAliasRow(*row) for row in _text_rows(cursor)]
+
+    return _read(target, "phones_alias", run)
+
+
+def fetch_alias(target: VicidialDatabase, alias_id: str) -> VicidialAliasRow | None:
+    """The phones_alias row of one alias ID, matched as VICIdial matches it (its column's
+    case-insensitive collation), or None."""
+
+    def run(cursor):
+        cursor.execute(
+            "SELECT alias_id, alias_name, logins_list, user_group FROM phones_alias "
+            "WHERE alias_id = %s",
+            (alias_id,),
+        )
+        return [VicidialAliasRow(*row) for row in _text_rows(cursor)]
+
+    rows = _read(target, "phones_alias", run)
+    return rows[0] if rows else None
+
+
+def fetch_phone_logins(target: VicidialDatabase) -> set[str]:
+    """Every phones.login, lower-cased: VICIdial compares logins without regard to case."""
+
+    def run(cursor):
+        cursor.execute("SELECT login FROM phones")
+        return [row[0] for row in _text_rows(cursor)]
+
+    return {login.lower() for login in _read(target, "phones", run)}

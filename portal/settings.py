@@ -150,6 +150,37 @@ VICIDIAL_MAX_IN_FLIGHT = env.int("VICIDIAL_MAX_IN_FLIGHT", default=1)
 GUNICORN_TIMEOUT = env.float("GUNICORN_TIMEOUT", default=60.0)
 if not DEBUG and not VICIDIAL_API_PASS:
     raise ImproperlyConfigured("VICIDIAL_API_PASS must be set when DEBUG is off.")
+# The default server's name on pages, when there are several.
+VICIDIAL_SERVER_LABEL = env.str("VICIDIAL_SERVER_LABEL", default="")
+# Further VICIdial servers, as DATABASES lists databases: VICIDIAL_SERVERS=east,west, then
+# VICIDIAL_EAST_API_URL, VICIDIAL_EAST_API_PASS, ... per server (aliases/vicidial/servers.py).
+# Unset keys take the default server's value, except the URLs and the password.
+VICIDIAL_SERVERS = {
+    name: {
+        key: env.str(f"VICIDIAL_{name.upper()}_{key}", default="")
+        for key in (
+            "API_URL",
+            "API_USER",
+            "API_PASS",
+            "API_SOURCE",
+            "TIMEOUT",
+            "CONNECT_TIMEOUT",
+            "HTTP_METHOD",
+            "TOTAL_DEADLINE",
+            "MAX_BODY_BYTES",
+            "MAX_IN_FLIGHT",
+            "DB_URL",
+            "LABEL",
+        )
+    }
+    for name in env.list("VICIDIAL_SERVERS", default=[])
+    if name != "default"
+}
+for _name, _server in VICIDIAL_SERVERS.items():
+    if not DEBUG and not _server["API_PASS"]:
+        raise ImproperlyConfigured(
+            f"VICIDIAL_{_name.upper()}_API_PASS must be set when DEBUG is off."
+        )
 
 # Production hardening; plain HTTP on loopback stays usable while DEBUG is on.
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)

@@ -97,6 +97,8 @@ def test_what_a_reviewer_relies_on_is_in_the_hashed_event_that_introduced_it(use
     created = audit.canonical_content(AuditEvent.objects.get(event_type=Type.REQUEST_CREATED))
     assert created["changes"] == {
         "status": [None, "pending"],
+        "kind": "add",
+        "server": "default",
         "alias_id": [None, "sales_desk"],
         "alias_name": [None, "Night desk"],
         "phone_logins": [None, ["1001", "cc100"]],

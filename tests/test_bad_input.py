@@ -161,7 +161,7 @@ def test_put_delete_patch_get_405_on_every_portal_url(client_for, world, name):
         for persona in (None, "supervisor", "admin"):
             client = make_client(persona, client_for)
             for method in ("PUT", "DELETE", "PATCH"):
-                body = {"note": "x", "exists_in_vicidial": "yes"}
+                body = {"note": "x", "done_in_vicidial": "yes"}
                 response = send(client, method, url, body)
                 found.check(response, f"{persona} {method} {url}", allowed=[405])
     assert not found, str(found)
@@ -235,7 +235,7 @@ def test_bad_ids_in_portal_urls_are_404(client_for, world, name):
             client = make_client(persona, client_for)
             for bad in [str(missing), *BAD_IDS]:
                 url = "/" + ROUTES[name].replace("<int:pk>", bad)
-                response = send(client, method, url, {"note": "x", "exists_in_vicidial": "yes"})
+                response = send(client, method, url, {"note": "x", "done_in_vicidial": "yes"})
                 found.check(response, f"{persona} {method} {url}", allowed=[404])
     assert not found, str(found)
     assert still_pending(world)
@@ -339,7 +339,7 @@ FORM_VIEWS = {
     "aliases:request_reject": ("admin", "pending", {"note": "no"}),
     "aliases:request_cancel": ("supervisor", "pending", {}),
     "aliases:request_retry": ("admin", "unverified", {"note": "again"}),
-    "aliases:request_settle": ("admin", "unverified", {"exists_in_vicidial": "no", "note": "x"}),
+    "aliases:request_settle": ("admin", "unverified", {"done_in_vicidial": "no", "note": "x"}),
     "aliases:vicidial_resume": ("admin", None, {}),
     "login": (None, None, {"username": "auditor", "password": "not the password"}),
     "logout": ("supervisor", None, {}),

@@ -263,7 +263,7 @@ def test_stopped_calls_are_resumed_from_the_banner(
     assert "VICIdial calls are stopped" in banner.inner_text()
 
     settings.VICIDIAL_API_PASS = real_password
-    banner.get_by_role("button", name="Resume VICIdial calls").click()
+    banner.get_by_role("button", name="Resume calls to default").click()
     page.wait_for_selector("text=VICIdial calls resumed. Approvals call VICIdial again.")
     assert page.locator("[data-testid=circuit-banner]").count() == 0
     log_out(page)

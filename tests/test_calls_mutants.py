@@ -62,6 +62,7 @@ def test_success_records_the_call_and_the_event_word_for_word(users, simulator, 
     assert (event.actor, event.request, event.call) == (users["admin"], alias_request, call)
     assert event.outcome == "succeeded" and event.reason == line
     assert event.changes == {
+        "server": "default",
         "function": "add_phone_alias",
         "attempt": 1,
         "sent_params": call.sent_params,
@@ -205,7 +206,7 @@ def test_a_retry_that_succeeds_settles_the_request(users, simulator):
 
 
 def test_no_free_slot_is_not_sent_with_the_limit_and_wait_named(users, simulator, monkeypatch):
-    monkeypatch.setattr(calls, "call_slot_acquire", lambda wait: None)
+    monkeypatch.setattr(calls, "call_slot_acquire", lambda wait, server: None)
     alias_request = approve(users)
     assert alias_request.status == Status.FAILED
     assert alias_request.outcome_reason == (
@@ -219,7 +220,7 @@ def test_no_free_slot_is_not_sent_with_the_limit_and_wait_named(users, simulator
 def test_no_free_slot_on_a_retry_leaves_the_request_unverified(users, simulator, monkeypatch):
     simulator.state.inject(Fault(reset=True))
     alias_request = approve(users)
-    monkeypatch.setattr(calls, "call_slot_acquire", lambda wait: None)
+    monkeypatch.setattr(calls, "call_slot_acquire", lambda wait, server: None)
     services.alias_request_retry(request_id=alias_request.pk, actor=users["admin"])
     alias_request.refresh_from_db()
     assert alias_request.status == Status.NEEDS_VERIFICATION
@@ -239,15 +240,15 @@ def test_a_client_that_cannot_make_the_call_is_refused_before_anything_changes(s
 
     settings.VICIDIAL_HTTP_METHOD = "PUT"
     with pytest.raises(VicidialMisconfigured) as refused:
-        calls.vicidial_client_ready(None, reference="12")
+        calls.vicidial_client_ready(None, server="default", reference="12")
     assert str(refused.value) == (
         "The portal's VICIdial settings cannot make this call: VICIDIAL_HTTP_METHOD must be "
         "GET or POST, not 'PUT'. Nothing was changed; fix the configuration, then try again."
     )
     settings.VICIDIAL_HTTP_METHOD = "POST"
     with pytest.raises(VicidialMisconfigured, match="longer than 12 characters"):
-        calls.vicidial_client_ready(None, reference="1" * 13)
-    assert calls.vicidial_client_ready(None, reference="12").config.method == "POST"
+        calls.vicidial_client_ready(None, server="default", reference="1" * 13)
+    assert calls.vicidial_client_ready(None, server="default", reference="12").config.method == "POST"
 
 
 def test_each_call_is_logged_on_one_line_without_the_password(users, simulator, caplog, settings):
@@ -259,7 +260,7 @@ def test_each_call_is_logged_on_one_line_without_the_password(users, simulator, 
         "SUCCESS: add_phone_alias PHONE ALIAS HAS BEEN ADDED - 6666|sales_desk|Sales desk|1001,1002"
     )
     assert logged.getMessage() == (
-        f"request {alias_request.pk}: add_phone_alias attempt 1 -> succeeded "
+        f"request {alias_request.pk}: add_phone_alias on default attempt 1 -> succeeded "
         f"(HTTP 200, {call.duration_ms} ms, {len(line) + 1} bytes) '{line}'"
     )
     assert logged.levelname == "INFO"
@@ -362,7 +363,7 @@ def test_every_event_of_a_call_names_the_admin_and_where_they_acted(
 
     context = AuditContext(source_ip="198.51.100.7", user_agent="Firefox/140")
     if path == "no-free-slot":
-        monkeypatch.setattr(calls, "call_slot_acquire", lambda wait: None)
+        monkeypatch.setattr(calls, "call_slot_acquire", lambda wait, server: None)
     if path == "refused-login":
         settings.VICIDIAL_API_PASS = "Wrong-" + settings.VICIDIAL_API_PASS[::-1]
     alias_request = submit(users["supervisor"])
@@ -370,7 +371,7 @@ def test_every_event_of_a_call_names_the_admin_and_where_they_acted(
     if path == "stopped-retry":
         simulator.state.inject(Fault(reset=True))
         services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
-        monkeypatch.setattr(calls, "vicidial_calls_stopped_reason", lambda: "calls are stopped")
+        monkeypatch.setattr(calls, "vicidial_calls_stopped_reason", lambda server: "calls are stopped")
         actor = users["admin2"]
     before = head_sequence()
     if path == "stopped-retry":
@@ -424,7 +425,7 @@ def test_a_client_given_is_the_client_used(simulator):
     from aliases.vicidial import VicidialClient
 
     given = VicidialClient()
-    assert calls.vicidial_client_ready(given, reference="1") is given
+    assert calls.vicidial_client_ready(given, server="default", reference="1") is given
 
 
 def test_another_request_calling_does_not_keep_a_settled_one_resending(

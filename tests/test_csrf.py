@@ -61,7 +61,7 @@ CASES = {
         "admin",
         "aliases:request_settle",
         "unverified",
-        lambda world: {"exists_in_vicidial": "yes", "note": "Seen in VICIdial."},
+        lambda world: {"done_in_vicidial": "yes", "note": "Seen in VICIdial."},
     ),
     "aliases:vicidial_resume": Case("admin", "aliases:vicidial_resume", stop_vicidial_calls=True),
     "login": Case(
@@ -129,7 +129,7 @@ def state(client: Client) -> dict:
 def csrf_client(case: Case, users) -> Client:
     if case.stop_vicidial_calls:
         VicidialCircuit.objects.update_or_create(
-            pk=1, defaults={"is_open": True, "reason": "Login incorrect"}
+            server="default", defaults={"is_open": True, "reason": "Login incorrect"}
         )
     client = Client(enforce_csrf_checks=True)
     if case.persona:

@@ -26,7 +26,7 @@ def approve(client, alias_request, note="ok"):
     )
 
 
-def test_supervisor_submits_admin_approves_alias_exists_in_vicidial(client_for, simulator):
+def test_supervisor_submits_admin_approves_alias_done_in_vicidial(client_for, simulator):
     supervisor = client_for("supervisor")
     response = supervisor.post(
         reverse("aliases:request_new"), {**NEW_REQUEST, "submission_token": uuid.uuid4()}

@@ -283,7 +283,7 @@ def post_data(key: str, route: str, objects: dict[str, int]) -> tuple[dict, dict
         "aliases:request_approve": ({"note": "Fine."}, {"note": "x" * 2001}),
         "aliases:request_reject": ({"note": "Not needed."}, {"note": ""}),
         "aliases:request_retry": ({"note": "Again."}, {"note": "Again."}),  # pending: refused
-        "aliases:request_settle": ({"exists_in_vicidial": "yes", "note": "Checked."}, {}),
+        "aliases:request_settle": ({"done_in_vicidial": "yes", "note": "Checked."}, {}),
     }
     if key in portal:
         return portal[key]
@@ -449,7 +449,7 @@ def test_another_supervisors_request_looks_like_a_missing_one(client_for, object
     assert len(routes) == 6
     for route in routes:
         for method in ("GET", "POST"):
-            probe = {"note": "mine now", "exists_in_vicidial": "yes"}
+            probe = {"note": "mine now", "done_in_vicidial": "yes"}
             real = send(intruder, method, "/" + route.replace("<int:pk>", str(theirs)), probe)
             fake = send(intruder, method, "/" + route.replace("<int:pk>", str(missing)), probe)
             assert (real.status_code, normalised(real)) == (fake.status_code, normalised(fake))

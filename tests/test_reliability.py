@@ -16,7 +16,7 @@ from aliases.errors import (
     InvalidTransition,
     VicidialCallsStopped,
 )
-from aliases.models import AliasRequest, AuditEvent, VicidialCall
+from aliases.models import Alias, AliasRequest, AuditEvent, VicidialCall
 from aliases.roles import Role
 from aliases.services.calls import PROBABLE_EARLIER_SUCCESS
 from aliases.simulator import Fault
@@ -103,11 +103,11 @@ def test_refused_credentials_stop_all_calls_until_an_admin_resumes(
 
     admin_home = client_for("admin").get(reverse("aliases:home")).content.decode()
     assert 'data-testid="circuit-banner"' in admin_home
-    assert "Resume VICIdial calls" in admin_home
+    assert "Resume calls to default" in admin_home
     assert "circuit-banner" not in client_for("supervisor").get("/").content.decode()
     auditor_home = client_for("auditor").get("/").content.decode()
     assert "circuit-banner" in auditor_home
-    assert "Resume VICIdial calls" not in auditor_home
+    assert "Resume calls to default" not in auditor_home
 
     response = client_for("supervisor").post(reverse("aliases:vicidial_resume"))
     assert response.status_code == 403
@@ -161,18 +161,27 @@ def test_retry_that_finds_the_alias_reports_probable_earlier_success(
     unknown_outcome.refresh_from_db()
     assert unknown_outcome.status == Status.NEEDS_VERIFICATION
     assert unknown_outcome.outcome_reason.startswith(PROBABLE_EARLIER_SUCCESS)
-    assert "probably created it" in page
+    assert "it probably did" in page
     assert add_phone_alias_calls(simulator) == 2
 
     admin.post(
         reverse("aliases:request_settle", args=[unknown_outcome.pk]),
-        {"exists_in_vicidial": "yes", "note": "Seen in Admin > Phones > Aliases."},
+        {"done_in_vicidial": "yes", "note": "Seen in Admin > Phones > Aliases."},
     )
     unknown_outcome.refresh_from_db()
     assert unknown_outcome.status == Status.SUCCEEDED
     verified = AuditEvent.objects.get(event_type=Type.REQUEST_VERIFIED)
     assert verified.reason == "Seen in Admin > Phones > Aliases."
-    assert verified.changes == {"status": ["needs_verification", "succeeded"]}
+    alias = Alias.objects.get()
+    assert verified.changes == {
+        "status": ["needs_verification", "succeeded"],
+        "inventory": {
+            "alias": alias.pk,
+            "state": [None, "active"],
+            "alias_name": [None, "Sales desk"],
+            "phone_logins": [None, ["1001", "1002"]],
+        },
+    }
 
 
 @pytest.mark.parametrize(
@@ -202,7 +211,7 @@ def test_a_retry_that_goes_wrong_leaves_the_request_unverified_holding_its_alias
     assert unknown_outcome.outcome_reason.startswith("The retry did not settle it")
     assert evidence in unknown_outcome.outcome_reason
     assert "check VICIdial" in unknown_outcome.outcome_reason
-    with pytest.raises(DuplicateAliasId, match="already taken"):
+    with pytest.raises(DuplicateAliasId, match="already has a live request"):
         submit(users["supervisor2"], alias_id=unknown_outcome.alias_id)
     assert simulator.state.alias(unknown_outcome.alias_id) is not None
     last = AuditEvent.objects.filter(request=unknown_outcome).order_by("sequence").last()
@@ -224,8 +233,8 @@ def test_retry_when_the_first_call_did_nothing_creates_the_alias(users, simulato
 
 def test_settling_needs_a_note_an_admin_and_another_person(unknown_outcome, users, client_for):
     settle = reverse("aliases:request_settle", args=[unknown_outcome.pk])
-    assert client_for("supervisor").post(settle, {"exists_in_vicidial": "no"}).status_code == 403
-    page = client_for("admin").post(settle, {"exists_in_vicidial": "no"}, follow=True)
+    assert client_for("supervisor").post(settle, {"done_in_vicidial": "no"}).status_code == 403
+    page = client_for("admin").post(settle, {"done_in_vicidial": "no"}, follow=True)
     assert "what you checked" in page.content.decode()
     both = users["admin"]
     both.groups.add(*users["supervisor"].groups.all())
@@ -233,7 +242,7 @@ def test_settling_needs_a_note_an_admin_and_another_person(unknown_outcome, user
     own.update(requester=both, decided_by=users["admin2"])
     with pytest.raises(FourEyesViolation):
         services.alias_request_settle(
-            request_id=unknown_outcome.pk, actor=both, exists_in_vicidial=False, note="x"
+            request_id=unknown_outcome.pk, actor=both, done_in_vicidial=False, note="x"
         )
     unknown_outcome.refresh_from_db()
     assert unknown_outcome.status == Status.NEEDS_VERIFICATION

@@ -84,7 +84,7 @@ def test_new_request_form_refuses_a_taken_alias_id(client_for, pending):
         },
     )
     assert response.status_code == 200
-    assert "already taken by request #" in response.content.decode()
+    assert "already has a live request: #" in response.content.decode()
     assert AliasRequest.objects.count() == 1
 
 

@@ -7,10 +7,13 @@ from .audit import (
 )
 from .calls import VicidialCall, VicidialCallSlot, VicidialCircuit
 from .extensions import Extension
-from .requests import HOLDS_ALIAS_ID, AliasRequest, RequestedLogin, RequestStatus
+from .inventory import Alias, AliasLogin
+from .requests import HOLDS_ALIAS_ID, AliasRequest, RequestedLogin, RequestKind, RequestStatus
 
 __all__ = [
     "HOLDS_ALIAS_ID",
+    "Alias",
+    "AliasLogin",
     "AliasRequest",
     "AppendOnlyQuerySet",
     "AuditChainHead",
@@ -18,6 +21,7 @@ __all__ = [
     "AuditEvent",
     "AuditEventExtension",
     "Extension",
+    "RequestKind",
     "RequestStatus",
     "RequestedLogin",
     "VicidialCall",

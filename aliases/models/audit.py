@@ -73,6 +73,12 @@ class AuditEvent(models.Model):
         AUDIT_EXPORTED = "audit.exported", "Audit exported"
         EXTENSIONS_IMPORTED = "extensions.imported", "Extensions imported"
         EXTENSIONS_SYNCED = "extensions.synced", "Extensions synced from VICIdial"
+        REQUEST_VERIFIED_FROM_DATABASE = (
+            "request.verified_from_database",
+            "Outcome verified from VICIdial's database",
+        )
+        ALIASES_ADOPTED = "aliases.adopted", "Aliases adopted from VICIdial"
+        DRIFT_CHECKED = "aliases.drift_checked", "Inventory compared with VICIdial"
 
     sequence = models.PositiveBigIntegerField(unique=True)
     occurred_at = models.DateTimeField(db_index=True)

@@ -3,10 +3,10 @@ that bound how many are in flight at once."""
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
 from django.utils import timezone
 
 from ..vicidial.protocol import CallResult
+from ..vicidial.servers import DEFAULT_SERVER, SERVER_NAME_MAX_LENGTH
 from .requests import AliasRequest
 
 
@@ -22,6 +22,7 @@ class VicidialCall(models.Model):
     initiated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True
     )
+    server = models.CharField(max_length=SERVER_NAME_MAX_LENGTH, default=DEFAULT_SERVER)
     function = models.CharField(max_length=40)
     method = models.CharField(max_length=8)
     url = models.CharField("URL", max_length=500)
@@ -54,12 +55,15 @@ class VicidialCall(models.Model):
 
 
 class VicidialCircuit(models.Model):
-    """Stops all VICIdial calls after VICIdial refused the portal's credentials.
+    """Stops all calls to one VICIdial server after it refused the portal's credentials.
 
     VICIdial locks an API user for 15 minutes after 10 bad logins, and a locked user fails
     every function, so the portal stops by itself and waits for an admin; it never probes.
     """
 
+    server = models.CharField(
+        max_length=SERVER_NAME_MAX_LENGTH, default=DEFAULT_SERVER, unique=True
+    )
     is_open = models.BooleanField(default=False)
     opened_at = models.DateTimeField(null=True, blank=True)
     reason = models.TextField(blank=True)
@@ -76,11 +80,11 @@ class VicidialCircuit(models.Model):
     )
 
     class Meta:
+        ordering = ["server"]
         verbose_name = "VICIdial circuit breaker"
-        constraints = [models.CheckConstraint(condition=Q(pk=1), name="vicidialcircuit_single_row")]
 
     def __str__(self) -> str:
-        return "open" if self.is_open else "closed"
+        return f"{self.server}: {'open' if self.is_open else 'closed'}"
 
 
 class VicidialCallSlot(models.Model):
@@ -90,7 +94,7 @@ class VicidialCallSlot(models.Model):
     token with an expiry, and the slot of a process that died frees itself.
     """
 
-    server = models.CharField(max_length=40, default="default")
+    server = models.CharField(max_length=SERVER_NAME_MAX_LENGTH, default=DEFAULT_SERVER)
     number = models.PositiveSmallIntegerField()
     holder = models.CharField(max_length=32, blank=True)
     acquired_at = models.DateTimeField(null=True, blank=True)

@@ -4,10 +4,11 @@ from django.db import models
 from django.db.models.functions import Lower
 
 from ..validators import LOGIN_MAX_LENGTH
+from ..vicidial.servers import DEFAULT_SERVER, SERVER_NAME_MAX_LENGTH
 
 
 class Extension(models.Model):
-    """A phone of the VICIdial catalogue (`phones`), by its login."""
+    """A phone of one VICIdial server's catalogue (`phones`), by its login."""
 
     class Protocol(models.TextChoices):
         SIP = "SIP"
@@ -15,6 +16,9 @@ class Extension(models.Model):
         ZAP = "Zap"
         EXTERNAL = "EXTERNAL"
 
+    server = models.CharField(
+        "VICIdial server", max_length=SERVER_NAME_MAX_LENGTH, default=DEFAULT_SERVER
+    )
     login = models.CharField(max_length=LOGIN_MAX_LENGTH)
     extension = models.CharField(max_length=100, blank=True)
     protocol = models.CharField(max_length=10, choices=Protocol, default=Protocol.SIP)
@@ -24,8 +28,12 @@ class Extension(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["login"]
-        constraints = [models.UniqueConstraint(Lower("login"), name="extension_login_unique_ci")]
+        ordering = ["login", "server"]
+        constraints = [
+            models.UniqueConstraint(
+                "server", Lower("login"), name="extension_login_unique_per_server"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.login} ({self.protocol})"

@@ -8,29 +8,53 @@ from django.utils import timezone
 
 from ..errors import InvalidTransition
 from ..validators import LOGIN_MAX_LENGTH
+from ..vicidial.servers import DEFAULT_SERVER, SERVER_NAME_MAX_LENGTH
 
 
 class RequestStatus(models.TextChoices):
     PENDING = "pending", "Pending approval"
     CALLING = "calling", "Calling VICIdial"
-    SUCCEEDED = "succeeded", "Created in VICIdial"
+    SUCCEEDED = "succeeded", "Done in VICIdial"
     FAILED = "failed", "Failed in VICIdial"
     NEEDS_VERIFICATION = "needs_verification", "Outcome unknown: needs verification"
     REJECTED = "rejected", "Rejected"
     CANCELLED = "cancelled", "Cancelled"
 
 
-# While a request is in one of these, nobody else may ask for the same alias ID.
+class RequestKind(models.TextChoices):
+    ADD = "add", "Add"
+    CHANGE = "change", "Change"
+    DISABLE = "disable", "Disable"
+    ENABLE = "enable", "Enable"
+
+
+# What a request that succeeded did, by kind: the status label a person reads.
+DONE_LABELS = {
+    RequestKind.ADD: "Created in VICIdial",
+    RequestKind.CHANGE: "Changed in VICIdial",
+    RequestKind.DISABLE: "Disabled: removed from VICIdial",
+    RequestKind.ENABLE: "Enabled: created in VICIdial again",
+}
+
+# While a request is in one of these, no other request may be made for the same alias on
+# the same server, of any kind. An alias that exists is held by the inventory instead.
 HOLDS_ALIAS_ID = (
     RequestStatus.PENDING,
     RequestStatus.CALLING,
-    RequestStatus.SUCCEEDED,
     RequestStatus.NEEDS_VERIFICATION,
 )
 
 
 class AliasRequest(models.Model):
+    """A supervisor's request for one operation on one alias of one VICIdial server.
+
+    `alias_name` and the logins are the alias as it will be after the request (for a
+    disable: as it was when removed); `previous_name` and `previous_logins` are what the
+    inventory held when the request was made, the "before" of the approver's diff.
+    """
+
     Status = RequestStatus
+    Kind = RequestKind
     HOLDS_ALIAS_ID = HOLDS_ALIAS_ID
 
     TRANSITIONS: dict[str, frozenset[str]] = {
@@ -41,8 +65,18 @@ class AliasRequest(models.Model):
     }
     FINAL = (Status.SUCCEEDED, Status.FAILED, Status.REJECTED, Status.CANCELLED)
 
+    server = models.CharField(
+        "VICIdial server", max_length=SERVER_NAME_MAX_LENGTH, default=DEFAULT_SERVER
+    )
+    kind = models.CharField(max_length=10, choices=RequestKind, default=RequestKind.ADD)
+    # The inventory's row for the alias (`alias_id` is VICIdial's key, kept as typed).
+    alias_record = models.ForeignKey(
+        "Alias", on_delete=models.PROTECT, null=True, blank=True, related_name="requests"
+    )
     alias_id = models.CharField("alias ID", max_length=20)
     alias_name = models.CharField(max_length=50)
+    previous_name = models.CharField(max_length=50, blank=True)
+    previous_logins = models.JSONField(default=list, blank=True)
     justification = models.TextField(max_length=2000)
     status = models.CharField(max_length=20, choices=RequestStatus, default=RequestStatus.PENDING)
     requester = models.ForeignKey(
@@ -73,9 +107,18 @@ class AliasRequest(models.Model):
         ]
         constraints = [
             models.UniqueConstraint(
+                "server",
                 Lower("alias_id"),
                 condition=Q(status__in=HOLDS_ALIAS_ID),
-                name="aliasrequest_one_live_request_per_alias_id",
+                name="aliasrequest_one_live_request_per_alias",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind__in=RequestKind.values), name="aliasrequest_kind_known"
+            ),
+            # Only an add starts without an inventory row.
+            models.CheckConstraint(
+                condition=Q(kind="add") | Q(alias_record__isnull=False),
+                name="aliasrequest_alias_for_non_add",
             ),
             # Four-eyes, held by the database too: nobody decides their own request.
             models.CheckConstraint(
@@ -91,6 +134,11 @@ class AliasRequest(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.alias_id}"
+
+    def get_status_display(self) -> str:
+        if self.status == RequestStatus.SUCCEEDED:
+            return DONE_LABELS[RequestKind(self.kind)]
+        return RequestStatus(self.status).label
 
     @property
     def is_final(self) -> bool:
@@ -111,6 +159,23 @@ class AliasRequest(models.Model):
     def logins_in_order(self) -> list[str]:
         """The requested phone logins, in the order given; one query unless prefetched."""
         return [row.login for row in self.logins.all()]
+
+    def logins_touched(self) -> list[str]:
+        """Every phone login the request concerns, before and after: a change that removes
+        a phone belongs in that phone's history too."""
+        logins = self.logins_in_order()
+        seen = {login.lower() for login in logins}
+        return logins + [login for login in self.previous_logins if login.lower() not in seen]
+
+    @property
+    def name_changes(self) -> bool:
+        return self.kind == RequestKind.CHANGE and self.alias_name != self.previous_name
+
+    @property
+    def logins_change(self) -> bool:
+        before = sorted(login.lower() for login in self.previous_logins)
+        after = sorted(login.lower() for login in self.logins_in_order())
+        return self.kind == RequestKind.CHANGE and before != after
 
 
 class RequestedLogin(models.Model):

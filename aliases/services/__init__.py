@@ -5,8 +5,11 @@ rules (roles, four-eyes, one live request per alias ID, exactly-once approval) h
 wherever an action starts.
 """
 
-from .circuit import vicidial_circuit, vicidial_circuit_reset
+from .circuit import vicidial_circuit, vicidial_circuit_reset, vicidial_circuits_open
 from .requests import (
+    alias_change_submit,
+    alias_disable_submit,
+    alias_enable_submit,
     alias_request_approve,
     alias_request_cancel,
     alias_request_reject,
@@ -19,6 +22,9 @@ from .verification import (
 )
 
 __all__ = [
+    "alias_change_submit",
+    "alias_disable_submit",
+    "alias_enable_submit",
     "alias_request_approve",
     "alias_request_cancel",
     "alias_request_reject",
@@ -28,4 +34,5 @@ __all__ = [
     "alias_requests_reconcile_inflight",
     "vicidial_circuit",
     "vicidial_circuit_reset",
+    "vicidial_circuits_open",
 ]

@@ -1,4 +1,5 @@
-"""Calling VICIdial for a request, and recording every call before and after it is made.
+"""Calling VICIdial for a request of any kind, and recording every call before and after it
+is made. What each kind sends, and what a refusal means for it: operations.py.
 
 The call itself runs with no transaction open and no row lock held: it takes one of the
 server's slots in a short transaction of its own (services/slots.py), sends, and records
@@ -20,8 +21,16 @@ from ..audit import AuditContext, EventType, record
 from ..errors import VicidialMisconfigured
 from ..models import AliasRequest, VicidialCall
 from ..vicidial import CallReply, VicidialClient
+from ..vicidial.servers import longest_deadline
 from .circuit import vicidial_calls_stopped_reason, vicidial_circuit_lock, vicidial_circuit_open
-from .slots import call_slot_acquire, call_slot_release
+from .inventory import inventory_apply
+from .operations import (
+    operation_call,
+    probable_earlier_success,
+    refusal_explained,
+    vicidial_operation,
+)
+from .slots import call_slot_acquire, call_slot_release, slot_count
 from .transitions import lock_request, transition
 
 logger = logging.getLogger(__name__)
@@ -47,14 +56,13 @@ EVENT_FOR_STATUS = {
     Status.NEEDS_VERIFICATION: EventType.REQUEST_NEEDS_VERIFICATION,
 }
 
-ALREADY_EXISTS = "PHONE ALIAS ALREADY EXISTS"
 PROBABLE_EARLIER_SUCCESS = (
-    "VICIdial says the alias already exists: the earlier call whose outcome was unknown "
-    "probably created it. Check it in VICIdial, then mark the request done."
+    "VICIdial's answer to the retry is what it would say had the earlier call (whose "
+    "outcome was unknown) worked: it probably did. Check VICIdial, then mark the request done."
 )
 RETRY_UNSETTLED = (
     "The retry did not settle it ({result}: {evidence}). The earlier call may still have "
-    "created the alias: check VICIdial, then retry or record what it holds."
+    "done it: check VICIdial, then retry or record what it holds."
 )
 NO_FREE_SLOT = (
     "Not sent: VICIdial already had {limit} call(s) in flight from the portal for "
@@ -66,14 +74,16 @@ STOPPED_BEFORE_SENDING = "Not sent, nothing reached VICIdial: {stopped}"
 def longest_live_call() -> timedelta:
     """How long a request can legitimately stay "calling VICIdial": a wait for a free slot
     and the call, each bounded by VICIDIAL_TOTAL_DEADLINE, and as long again to record it."""
-    return timedelta(seconds=3 * settings.VICIDIAL_TOTAL_DEADLINE)
+    return timedelta(seconds=3 * longest_deadline())
 
 
-def vicidial_client_ready(client: VicidialClient | None, *, reference: str) -> VicidialClient:
+def vicidial_client_ready(
+    client: VicidialClient | None, *, server: str, reference: str
+) -> VicidialClient:
     """The client for a request's call, built and checked before the decision commits: a
     configuration that cannot call VICIdial refuses the approval instead of stranding it."""
     try:
-        client = client or VicidialClient()
+        client = client or VicidialClient(server=server)
         client.config.source_for(reference)
     except (ImproperlyConfigured, ValueError) as error:
         raise VicidialMisconfigured(
@@ -103,7 +113,8 @@ def _record_call_start(
     return VicidialCall.objects.create(
         request=alias_request,
         initiated_by=actor,
-        function="add_phone_alias",
+        server=alias_request.server,
+        function=vicidial_operation(alias_request).function,
         attempt=attempt,
     )
 
@@ -133,23 +144,25 @@ def _record_call_end(
     call.finished_at = timezone.now()
     with transaction.atomic():
         # The circuit row before the call and slot rows, the chain head (record) last.
-        circuit = vicidial_circuit_lock() if reply.result == Result.AUTH_FAILED else None
+        failed_login = reply.result == Result.AUTH_FAILED
+        circuit = vicidial_circuit_lock(call.server) if failed_login else None
         call.save()
         if release_slot:
             # Freed in the transaction that opens the circuit: the next holder of the slot
             # sees the circuit open and sends nothing.
-            call_slot_release(release_slot)
+            call_slot_release(release_slot, server=call.server)
         record(
             event_type=EventType.VICIDIAL_CALL,
             actor=actor,
             context=context,
             request=call.request,
-            extensions=call.request.logins_in_order(),
+            extensions=call.request.logins_touched(),
             call=call,
             outcome=call.result,
             reason=describe_result(reply),
             # VICIdial's raw answer goes into the hashed event, so it is tamper-evident too.
             changes={
+                "server": call.server,
                 "function": call.function,
                 "attempt": call.attempt,
                 "sent_params": call.sent_params,
@@ -164,8 +177,10 @@ def _record_call_end(
             vicidial_circuit_open(circuit, call=call, actor=actor, context=context)
     # %r keeps VICIdial's text on one log line, whatever CR/LF it carries.
     logger.info(
-        "request %s: add_phone_alias attempt %s -> %s (HTTP %s, %s ms, %s bytes%s) %r",
+        "request %s: %s on %s attempt %s -> %s (HTTP %s, %s ms, %s bytes%s) %r",
         call.request_id,
+        call.function,
+        call.server,
         call.attempt,
         call.result,
         call.http_status,
@@ -176,13 +191,17 @@ def _record_call_end(
     )
 
 
-def _status_after(reply: CallReply, *, is_retry: bool) -> tuple[str, str]:
+def _status_after(
+    reply: CallReply, alias_request: AliasRequest, *, is_retry: bool
+) -> tuple[str, str]:
     reason = describe_result(reply)
+    if reply.result == Result.REJECTED and not is_retry:
+        return Status.FAILED, refusal_explained(alias_request, reason)
     if not is_retry or reply.result == Result.SUCCEEDED:
         return STATUS_AFTER_CALL[reply.result], reason
     # A retry follows an unknown outcome: whatever stops the retry, the earlier call may have
-    # created the alias, so only success settles it and the request keeps its alias ID.
-    if reply.result == Result.REJECTED and ALREADY_EXISTS in reason:
+    # done the work, so only success settles it and the request keeps its alias.
+    if reply.result == Result.REJECTED and probable_earlier_success(alias_request, reason):
         return Status.NEEDS_VERIFICATION, f"{PROBABLE_EARLIER_SUCCESS} ({reason})"
     result = reply.result.label.lower()
     return Status.NEEDS_VERIFICATION, RETRY_UNSETTLED.format(result=result, evidence=reason)
@@ -196,9 +215,10 @@ def _call_until_sent(
     context: AuditContext | None,
     slot: str,
 ) -> tuple[CallReply | None, str]:
-    """Call add_phone_alias, again only while nothing was sent, within one deadline; the last
-    reply, or why nothing could be sent."""
+    """Make the request's call, again only while nothing was sent, within one deadline; the
+    last reply, or why nothing could be sent."""
     config = client.config
+    operation = vicidial_operation(alias_request)
     ends_at = time.monotonic() + config.total_deadline
     first_attempt = alias_request.calls.count() + 1
     last_attempt = first_attempt + MAX_ATTEMPTS_WHEN_NOT_SENT - 1
@@ -206,7 +226,7 @@ def _call_until_sent(
     for attempt in range(first_attempt, last_attempt + 1):
         # Checked again with the slot held: the call that opened the circuit freed its slot
         # in the same transaction, so a burst with a bad password costs one bad login.
-        stopped = vicidial_calls_stopped_reason()
+        stopped = vicidial_calls_stopped_reason(alias_request.server)
         if stopped:
             return reply, stopped
         if not AliasRequest.objects.filter(pk=alias_request.pk, status=Status.CALLING).exists():
@@ -216,10 +236,9 @@ def _call_until_sent(
         if reply is not None and time_left <= config.connect_timeout:
             break  # not even a connection would fit in what is left of the deadline
         call = _record_call_start(alias_request=alias_request, actor=actor, attempt=attempt)
-        reply = client.add_phone_alias(
-            alias_id=alias_request.alias_id,
-            alias_name=alias_request.alias_name,
-            phone_logins=alias_request.logins_in_order(),
+        reply = operation_call(
+            client,
+            operation,
             reference=str(alias_request.pk),
             # The first attempt gets the whole deadline; resends what is left of it.
             deadline=None if attempt == first_attempt else time_left,
@@ -235,7 +254,7 @@ def _call_until_sent(
     return reply, ""
 
 
-def create_alias_in_vicidial(
+def carry_out_in_vicidial(
     *,
     alias_request: AliasRequest,
     actor: AbstractBaseUser,
@@ -244,11 +263,12 @@ def create_alias_in_vicidial(
     is_retry: bool = False,
 ) -> AliasRequest:
     """Run outside any transaction: a slow VICIdial must not hold database locks."""
-    client = client or VicidialClient()
+    server = alias_request.server
+    client = client or VicidialClient(server=server)
     wait = client.config.total_deadline
-    slot = call_slot_acquire(wait=wait)
+    slot = call_slot_acquire(wait=wait, server=server)
     if slot is None:
-        limit = settings.VICIDIAL_MAX_IN_FLIGHT
+        limit = slot_count(server)
         reason = NO_FREE_SLOT.format(limit=limit, wait=wait)
         return _end_without_sending(alias_request, reason, actor, context, is_retry=is_retry)
     try:
@@ -256,12 +276,13 @@ def create_alias_in_vicidial(
             alias_request=alias_request, actor=actor, client=client, context=context, slot=slot
         )
     finally:
-        call_slot_release(slot)  # already free unless the calls stopped early or raised
+        # Already free unless the calls stopped early or raised.
+        call_slot_release(slot, server=server)
     if reply is None or stopped:
         reason = STOPPED_BEFORE_SENDING.format(stopped=stopped)
         return _end_without_sending(alias_request, reason, actor, context, is_retry=is_retry)
 
-    new_status, reason = _status_after(reply, is_retry=is_retry)
+    new_status, reason = _status_after(reply, alias_request, is_retry=is_retry)
     return _settle_call(alias_request, new_status, reason, actor, context)
 
 
@@ -301,6 +322,7 @@ def _settle_call(
                 alias_request.status,
             )
             return alias_request
+        changes = inventory_apply(alias_request) if new_status == Status.SUCCEEDED else {}
         transition(
             alias_request,
             new_status,
@@ -309,5 +331,6 @@ def _settle_call(
             context=context,
             reason=reason,
             outcome_reason=reason,
+            changes=changes,
         )
     return alias_request

@@ -14,32 +14,45 @@ from ..audit import AuditContext, EventType, record
 from ..errors import InvalidTransition, VicidialCallsStopped
 from ..models import VicidialCall, VicidialCircuit
 from ..predicates import is_decider
+from ..vicidial.servers import DEFAULT_SERVER, server_label, setting_name
 from .permissions import require
 
 STOPPED_MESSAGE = (
-    "VICIdial rejected the portal's credentials ({reason}). Fix VICIDIAL_API_USER / "
-    "VICIDIAL_API_PASS, then an admin resumes VICIdial calls. Nothing is sent until then."
+    "VICIdial server {server} rejected the portal's credentials ({reason}). Fix {user} / "
+    "{password}, then an admin resumes calls to it. Nothing is sent to it until then."
 )
 
 
-def vicidial_circuit_lock() -> VicidialCircuit:
-    """The circuit row, locked: take it before any record() of the same transaction."""
-    VicidialCircuit.objects.get_or_create(pk=1)
-    return VicidialCircuit.objects.select_for_update().get(pk=1)
+def vicidial_circuit_lock(server: str = DEFAULT_SERVER) -> VicidialCircuit:
+    """The server's circuit row, locked: take it before any record() of the transaction."""
+    VicidialCircuit.objects.get_or_create(server=server)
+    return VicidialCircuit.objects.select_for_update().get(server=server)
 
 
-def vicidial_circuit() -> VicidialCircuit:
-    return VicidialCircuit.objects.filter(pk=1).first() or VicidialCircuit(pk=1)
+def vicidial_circuit(server: str = DEFAULT_SERVER) -> VicidialCircuit:
+    return VicidialCircuit.objects.filter(server=server).first() or VicidialCircuit(server=server)
 
 
-def vicidial_calls_stopped_reason() -> str:
-    """Why no call may be sent now ("" if calls are allowed)."""
-    circuit = vicidial_circuit()
-    return STOPPED_MESSAGE.format(reason=circuit.reason) if circuit.is_open else ""
+def vicidial_circuits_open() -> list[VicidialCircuit]:
+    """Every server whose calls are stopped, for the banner."""
+    return list(VicidialCircuit.objects.filter(is_open=True))
 
 
-def ensure_vicidial_calls_allowed() -> None:
-    stopped = vicidial_calls_stopped_reason()
+def vicidial_calls_stopped_reason(server: str = DEFAULT_SERVER) -> str:
+    """Why no call may be sent to `server` now ("" if calls are allowed)."""
+    circuit = vicidial_circuit(server)
+    if not circuit.is_open:
+        return ""
+    return STOPPED_MESSAGE.format(
+        server=server_label(server),
+        reason=circuit.reason,
+        user=setting_name(server, "API_USER"),
+        password=setting_name(server, "API_PASS"),
+    )
+
+
+def ensure_vicidial_calls_allowed(server: str = DEFAULT_SERVER) -> None:
+    stopped = vicidial_calls_stopped_reason(server)
     if stopped:
         raise VicidialCallsStopped(stopped)
 
@@ -65,21 +78,28 @@ def vicidial_circuit_open(
         actor=actor,
         context=context,
         request=call.request,
-        extensions=call.request.logins_in_order() if call.request else (),
+        extensions=call.request.logins_touched() if call.request else (),
         call=call,
         outcome="open",
         reason=call.reason,
+        changes={"server": circuit.server},
     )
 
 
 def vicidial_circuit_reset(
-    *, actor: AbstractBaseUser, context: AuditContext | None = None
+    *,
+    actor: AbstractBaseUser,
+    server: str = DEFAULT_SERVER,
+    context: AuditContext | None = None,
 ) -> VicidialCircuit:
     require(actor, is_decider, "resume VICIdial calls")
     with transaction.atomic():
-        circuit = vicidial_circuit_lock()
+        circuit = vicidial_circuit_lock(server)
         if not circuit.is_open:
-            raise InvalidTransition("VICIdial calls are not stopped; nothing to resume.")
+            raise InvalidTransition(
+                f"Calls to VICIdial server {server_label(server)} are not stopped; "
+                "nothing to resume."
+            )
         previous_reason = circuit.reason
         circuit.is_open = False
         circuit.reset_at = timezone.now()
@@ -91,6 +111,6 @@ def vicidial_circuit_reset(
             context=context,
             outcome="closed",
             reason=previous_reason,
-            changes={"is_open": [True, False]},
+            changes={"server": server, "is_open": [True, False]},
         )
     return circuit

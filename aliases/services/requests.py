@@ -7,33 +7,75 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..audit import AuditContext, EventType, record
-from ..errors import DuplicateAliasId, DuplicateSubmission, FourEyesViolation, InvalidTransition
-from ..models import AliasRequest, Extension, RequestedLogin
+from ..errors import (
+    AliasAlreadyListed,
+    DuplicateAliasId,
+    DuplicateSubmission,
+    FourEyesViolation,
+    InvalidTransition,
+)
+from ..models import Alias, AliasRequest, Extension, RequestedLogin
 from ..predicates import cancels_request, is_decider, is_requester, may_cancel_own, may_submit
 from ..validators import parse_phone_logins, validate_alias_id, validate_alias_name
 from ..vicidial import VicidialClient
-from .calls import create_alias_in_vicidial, vicidial_client_ready
+from ..vicidial.servers import DEFAULT_SERVER, server_label, server_names
+from .calls import carry_out_in_vicidial, vicidial_client_ready
 from .circuit import ensure_vicidial_calls_allowed
+from .inventory import alias_lookup
 from .permissions import require
 from .transitions import lock_request, transition
 
 Status = AliasRequest.Status
+Kind = AliasRequest.Kind
 
 
-def _ensure_alias_id_free(alias_id: str) -> None:
+def _ensure_no_live_request(server: str, alias_id: str) -> None:
     holder = (
         AliasRequest.objects.filter(
-            alias_id__lower=alias_id.lower(), status__in=AliasRequest.HOLDS_ALIAS_ID
+            server=server,
+            alias_id__lower=alias_id.lower(),
+            status__in=AliasRequest.HOLDS_ALIAS_ID,
         )
         .order_by("created_at")
         .first()
     )
     if holder is not None:
         raise DuplicateAliasId(
-            f"Alias ID {alias_id!r} is already taken by request #{holder.pk} "
-            f"({holder.alias_id}, {holder.get_status_display().lower()}). "
-            "VICIdial treats alias IDs without regard to letter case."
+            f"Alias ID {alias_id!r} on {server_label(server)} already has a live request: "
+            f"#{holder.pk} ({holder.get_kind_display().lower()} {holder.alias_id}, "
+            f"{holder.get_status_display().lower()}). Only one request per alias can be open "
+            "at a time (VICIdial ignores letter case): wait for it, or cancel it."
         )
+
+
+def _ensure_not_listed(server: str, alias_id: str) -> None:
+    alias = alias_lookup(server, alias_id)
+    if alias is not None:
+        raise AliasAlreadyListed(
+            f"The inventory already holds alias {alias.alias_id!r} on {server_label(server)} "
+            f"({alias.get_state_display().lower()}). Open it to ask for a change"
+            f"{' or to enable it' if not alias.is_active else ''} instead.",
+            alias_pk=alias.pk,
+        )
+
+
+def _ensure_known_server(server: str) -> None:
+    if server not in server_names():
+        raise ValidationError(
+            f"{server!r} is not one of the portal's VICIdial servers.", code="unknown_server"
+        )
+
+
+def _validated_logins(phone_logins: Sequence[str] | str) -> list[str]:
+    if not isinstance(phone_logins, str):
+        phone_logins = ",".join(phone_logins)
+    return parse_phone_logins(phone_logins)
+
+
+def _require_justification(justification: str) -> str:
+    if not justification.strip():
+        raise ValidationError("Say why the alias is needed.", code="required")
+    return justification.strip()
 
 
 def alias_request_submit(
@@ -43,30 +85,166 @@ def alias_request_submit(
     alias_name: str,
     phone_logins: Sequence[str] | str,
     justification: str,
+    server: str = DEFAULT_SERVER,
     submission_token: UUID | None = None,
     context: AuditContext | None = None,
 ) -> AliasRequest:
+    """Ask for a new alias (add_phone_alias)."""
     require(requester, may_submit, "request phone aliases")
-    if not isinstance(phone_logins, str):
-        phone_logins = ",".join(phone_logins)
-    phone_logins = parse_phone_logins(phone_logins)
+    _ensure_known_server(server)
+    logins = _validated_logins(phone_logins)
     validate_alias_id(alias_id)
     validate_alias_name(alias_name)
-    if not justification.strip():
-        raise ValidationError("Say why the alias is needed.", code="required")
-
+    justification = _require_justification(justification)
     _ensure_token_unspent(submission_token, requester)
-    _ensure_alias_id_free(alias_id)
+    _ensure_not_listed(server, alias_id)
+    return _create_request(
+        kind=Kind.ADD,
+        server=server,
+        alias_id=alias_id,
+        alias_name=alias_name,
+        logins=logins,
+        requester=requester,
+        justification=justification,
+        submission_token=submission_token,
+        context=context,
+    )
+
+
+def _listed_alias(alias_pk: int, *, state: str | None, doing: str) -> Alias:
+    alias = Alias.objects.filter(pk=alias_pk).first()
+    if alias is None:
+        raise ValidationError("That alias is not in the inventory.", code="unknown_alias")
+    if state is not None and alias.state != state:
+        raise InvalidTransition(
+            f"Alias {alias.alias_id!r} is {alias.get_state_display().lower()}; it cannot be "
+            f"{doing}. Nothing was requested."
+        )
+    return alias
+
+
+def alias_change_submit(
+    *,
+    requester: AbstractBaseUser,
+    alias_pk: int,
+    alias_name: str,
+    phone_logins: Sequence[str] | str,
+    justification: str,
+    submission_token: UUID | None = None,
+    context: AuditContext | None = None,
+) -> AliasRequest:
+    """Ask to change an active alias's name and/or phone logins (update_phone_alias)."""
+    require(requester, may_submit, "request phone alias changes")
+    alias = _listed_alias(alias_pk, state=Alias.State.ACTIVE, doing="changed")
+    logins = _validated_logins(phone_logins)
+    validate_alias_name(alias_name)
+    justification = _require_justification(justification)
+    before = alias.logins_in_order()
+    if alias_name == alias.alias_name and sorted(map(str.lower, logins)) == sorted(
+        map(str.lower, before)
+    ):
+        raise ValidationError(
+            "Nothing would change: the name and the phone logins are what the alias has now "
+            "(VICIdial ignores letter case and order in logins).",
+            code="no_change",
+        )
+    _ensure_token_unspent(submission_token, requester)
+    return _create_request(
+        kind=Kind.CHANGE,
+        alias=alias,
+        alias_name=alias_name,
+        logins=logins,
+        requester=requester,
+        justification=justification,
+        submission_token=submission_token,
+        context=context,
+    )
+
+
+def alias_disable_submit(
+    *,
+    requester: AbstractBaseUser,
+    alias_pk: int,
+    justification: str,
+    submission_token: UUID | None = None,
+    context: AuditContext | None = None,
+) -> AliasRequest:
+    """Ask to take an alias out of service: deleted from VICIdial, kept in the inventory."""
+    require(requester, may_submit, "request phone alias changes")
+    alias = _listed_alias(alias_pk, state=Alias.State.ACTIVE, doing="disabled")
+    justification = _require_justification(justification)
+    _ensure_token_unspent(submission_token, requester)
+    return _create_request(
+        kind=Kind.DISABLE,
+        alias=alias,
+        alias_name=alias.alias_name,
+        logins=alias.logins_in_order(),
+        requester=requester,
+        justification=justification,
+        submission_token=submission_token,
+        context=context,
+    )
+
+
+def alias_enable_submit(
+    *,
+    requester: AbstractBaseUser,
+    alias_pk: int,
+    justification: str,
+    submission_token: UUID | None = None,
+    context: AuditContext | None = None,
+) -> AliasRequest:
+    """Ask to put a disabled alias back: created in VICIdial again from what the inventory
+    kept of it."""
+    require(requester, may_submit, "request phone alias changes")
+    alias = _listed_alias(alias_pk, state=Alias.State.DISABLED, doing="enabled")
+    justification = _require_justification(justification)
+    _ensure_token_unspent(submission_token, requester)
+    return _create_request(
+        kind=Kind.ENABLE,
+        alias=alias,
+        alias_name=alias.alias_name,
+        logins=alias.logins_in_order(),
+        requester=requester,
+        justification=justification,
+        submission_token=submission_token,
+        context=context,
+    )
+
+
+def _create_request(
+    *,
+    kind: str,
+    alias_name: str,
+    logins: list[str],
+    requester: AbstractBaseUser,
+    justification: str,
+    submission_token: UUID | None,
+    context: AuditContext | None,
+    alias: Alias | None = None,
+    server: str = "",
+    alias_id: str = "",
+) -> AliasRequest:
+    server = alias.server if alias else server
+    alias_id = alias.alias_id if alias else alias_id
+    previous_name = alias.alias_name if alias else ""
+    previous_logins = alias.logins_in_order() if alias else []
+    _ensure_no_live_request(server, alias_id)
     try:
         with transaction.atomic():
             alias_request = AliasRequest.objects.create(
+                server=server,
+                kind=kind,
+                alias_record=alias,
                 alias_id=alias_id,
                 alias_name=alias_name,
-                justification=justification.strip(),
+                previous_name=previous_name,
+                previous_logins=previous_logins,
+                justification=justification,
                 requester=requester,
                 submission_token=submission_token,
             )
-            catalogue = _catalogue_entries(phone_logins)
+            catalogue = _catalogue_entries(server, logins)
             RequestedLogin.objects.bulk_create(
                 RequestedLogin(
                     request=alias_request,
@@ -74,28 +252,31 @@ def alias_request_submit(
                     position=position,
                     extension=catalogue.get(login.lower()),
                 )
-                for position, login in enumerate(phone_logins)
+                for position, login in enumerate(logins)
             )
+            changes = {
+                "status": [None, Status.PENDING],
+                "kind": kind,
+                "server": server,
+                "alias_id": [None, alias_id],
+                "alias_name": [previous_name or None, alias_name],
+                "phone_logins": [previous_logins or None, list(logins)],
+                # Hashed here: the request row can be edited, the event cannot.
+                "justification": [None, alias_request.justification],
+            }
             record(
                 event_type=EventType.REQUEST_CREATED,
                 actor=requester,
                 context=context,
                 request=alias_request,
-                extensions=phone_logins,
+                extensions=alias_request.logins_touched(),
                 outcome=Status.PENDING,
-                changes={
-                    "status": [None, Status.PENDING],
-                    "alias_id": [None, alias_id],
-                    "alias_name": [None, alias_name],
-                    "phone_logins": [None, list(phone_logins)],
-                    # Hashed here: the request row can be edited, the event cannot.
-                    "justification": [None, alias_request.justification],
-                },
+                changes=changes,
             )
     except IntegrityError:
         # Two submissions raced past the checks above; the unique indexes decided.
         _ensure_token_unspent(submission_token, requester)
-        _ensure_alias_id_free(alias_id)
+        _ensure_no_live_request(server, alias_id)
         raise
     return alias_request
 
@@ -114,11 +295,16 @@ def _ensure_token_unspent(token: UUID | None, requester: AbstractBaseUser) -> No
     )
 
 
-def _catalogue_entries(logins: Sequence[str]) -> dict[str, Extension]:
+def _catalogue_entries(server: str, logins: Sequence[str]) -> dict[str, Extension]:
     lowered = [login.lower() for login in logins]
-    return {
-        entry.login.lower(): entry for entry in Extension.objects.filter(login__lower__in=lowered)
-    }
+    entries = Extension.objects.filter(server=server, login__lower__in=lowered)
+    return {entry.login.lower(): entry for entry in entries}
+
+
+def request_server(request_id: int) -> str:
+    """The server a request is for (it never changes, so no lock is needed to read it)."""
+    found = AliasRequest.objects.filter(pk=request_id).values_list("server", flat=True).first()
+    return found or DEFAULT_SERVER
 
 
 def _decide(
@@ -167,21 +353,22 @@ def alias_request_approve(
     client: VicidialClient | None = None,
     context: AuditContext | None = None,
 ) -> AliasRequest:
-    """Approve a pending request and create the alias in VICIdial.
+    """Approve a pending request and carry it out in VICIdial.
 
     The move out of `pending` happens under a row lock, so of two admins (or two clicks)
     exactly one gets to call VICIdial; the call itself runs outside any transaction.
     """
     require(actor, is_decider, "approve alias requests")
+    server = request_server(request_id)
     # Built and checked before the approval commits: a bad configuration refuses it.
-    client = vicidial_client_ready(client, reference=str(request_id))
+    client = vicidial_client_ready(client, server=server, reference=str(request_id))
     with transaction.atomic():
         alias_request = _lock_pending(request_id)
         if is_requester(actor, alias_request):
             raise FourEyesViolation(
                 "You cannot approve your own request; another admin has to decide it."
             )
-        ensure_vicidial_calls_allowed()
+        ensure_vicidial_calls_allowed(server)
         _decide(
             alias_request,
             Status.CALLING,
@@ -190,7 +377,7 @@ def alias_request_approve(
             note=note,
             context=context,
         )
-    return create_alias_in_vicidial(
+    return carry_out_in_vicidial(
         alias_request=alias_request, actor=actor, client=client, context=context
     )
 

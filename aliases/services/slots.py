@@ -11,21 +11,24 @@ import time
 import uuid
 from datetime import timedelta
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
 from ..models import VicidialCallSlot
+from ..vicidial.servers import DEFAULT_SERVER, longest_deadline, raw_server_settings
 
-DEFAULT_SERVER = "default"
 POLL_SECONDS = 0.05
 
 
 def slot_lease() -> timedelta:
     """How long a slot stays taken: the call ends by its deadline, then as long again to
     record the answer. Only a dead holder runs past it."""
-    return timedelta(seconds=2 * settings.VICIDIAL_TOTAL_DEADLINE)
+    return timedelta(seconds=2 * longest_deadline())
+
+
+def slot_count(server: str) -> int:
+    return int(raw_server_settings(server)["MAX_IN_FLIGHT"])
 
 
 def _ensure_slots(server: str, count: int) -> None:
@@ -37,7 +40,7 @@ def _ensure_slots(server: str, count: int) -> None:
 
 def call_slot_try_acquire(*, server: str = DEFAULT_SERVER) -> str | None:
     """Take a free slot and return its holder token, or None if all are taken."""
-    count = settings.VICIDIAL_MAX_IN_FLIGHT
+    count = slot_count(server)
     if VicidialCallSlot.objects.filter(server=server, number__lte=count).count() < count:
         _ensure_slots(server, count)
     with transaction.atomic():

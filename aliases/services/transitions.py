@@ -46,7 +46,7 @@ def transition(
         actor=actor,
         context=context,
         request=alias_request,
-        extensions=alias_request.logins_in_order(),
+        extensions=alias_request.logins_touched(),
         outcome=alias_request.status,
         reason=reason,
         changes={"status": [previous, alias_request.status], **(changes or {})},

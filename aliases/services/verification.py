@@ -12,9 +12,11 @@ from ..errors import FourEyesViolation, InvalidTransition
 from ..models import AliasRequest, VicidialCall
 from ..predicates import is_decider, is_requester
 from ..vicidial import VicidialClient
-from .calls import create_alias_in_vicidial, vicidial_client_ready
+from .calls import carry_out_in_vicidial, vicidial_client_ready
 from .circuit import ensure_vicidial_calls_allowed
+from .inventory import inventory_apply
 from .permissions import require
+from .requests import request_server
 from .transitions import lock_request, transition
 
 Status = AliasRequest.Status
@@ -49,13 +51,14 @@ def alias_request_retry(
     client: VicidialClient | None = None,
     context: AuditContext | None = None,
 ) -> AliasRequest:
-    """Call add_phone_alias again, on an admin's explicit word only."""
+    """Make the request's call again, on an admin's explicit word only."""
     require(actor, is_decider, "retry alias requests")
+    server = request_server(request_id)
     # Built and checked before the retry commits: a bad configuration refuses it.
-    client = vicidial_client_ready(client, reference=str(request_id))
+    client = vicidial_client_ready(client, server=server, reference=str(request_id))
     with transaction.atomic():
         alias_request = _lock_unverified(request_id, actor)
-        ensure_vicidial_calls_allowed()
+        ensure_vicidial_calls_allowed(server)
         transition(
             alias_request,
             Status.CALLING,
@@ -64,7 +67,7 @@ def alias_request_retry(
             context=context,
             reason=note.strip(),
         )
-    return create_alias_in_vicidial(
+    return carry_out_in_vicidial(
         alias_request=alias_request, actor=actor, client=client, context=context, is_retry=True
     )
 
@@ -73,24 +76,26 @@ def alias_request_settle(
     *,
     request_id: int,
     actor: AbstractBaseUser,
-    exists_in_vicidial: bool,
+    done_in_vicidial: bool,
     note: str,
     context: AuditContext | None = None,
 ) -> AliasRequest:
-    """Record what an admin found in VICIdial: the alias is there, or it is not."""
+    """Record what an admin found in VICIdial: the request was carried out there, or not."""
     require(actor, is_decider, "settle alias requests")
     if not note.strip():
         raise ValidationError("Say what you checked in VICIdial.", code="required")
     with transaction.atomic():
         alias_request = _lock_unverified(request_id, actor)
+        changes = inventory_apply(alias_request) if done_in_vicidial else {}
         transition(
             alias_request,
-            Status.SUCCEEDED if exists_in_vicidial else Status.FAILED,
+            Status.SUCCEEDED if done_in_vicidial else Status.FAILED,
             event_type=EventType.REQUEST_VERIFIED,
             actor=actor,
             context=context,
             reason=note.strip(),
             outcome_reason=f"Verified by {actor.get_username()}: {note.strip()}",
+            changes=changes,
         )
     return alias_request
 
@@ -130,7 +135,7 @@ def alias_requests_reconcile_inflight(
                     event_type=EventType.CALL_RECONCILED,
                     context=context,
                     request=alias_request,
-                    extensions=alias_request.logins_in_order(),
+                    extensions=alias_request.logins_touched(),
                     call=call,
                     outcome=call.result,
                     reason=RECONCILED_ERROR,

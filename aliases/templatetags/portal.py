@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from ..vicidial import servers
 from ..vicidial.protocol import parse_response
 
 register = template.Library()
@@ -76,3 +77,15 @@ def raw_response(call) -> dict:
             truncated=call.response_truncated,
         )
     }
+
+
+@register.filter
+def server_label(name: str) -> str:
+    """A VICIdial server's label, as configured (its name when it has none)."""
+    return servers.server_label(name)
+
+
+@register.filter
+def server_setting(name: str, key: str) -> str:
+    """The environment variable that configures `key` of the server, e.g. VICIDIAL_API_PASS."""
+    return servers.setting_name(name, key)

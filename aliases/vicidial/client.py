@@ -9,10 +9,10 @@ import ssl
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
-from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.views.decorators.debug import sensitive_variables
 from requests.exceptions import ChunkedEncodingError, InvalidSchema, InvalidURL, MissingSchema
@@ -43,6 +43,35 @@ MIN_BODY_CAP = 4096
 CHUNK_BYTES = 64 * 1024
 # The fields that carry the user's own data; VICIdial echoes them back in its answers.
 USER_DATA_FIELDS = ("alias_id", "alias_name", "phone_logins")
+
+
+def add_params(*, alias_id: str, alias_name: str, phone_logins: Sequence[str]) -> Fields:
+    return [
+        ("alias_id", alias_id),
+        ("alias_name", alias_name),
+        ("phone_logins", ",".join(phone_logins)),
+    ]
+
+
+def update_params(
+    *,
+    alias_id: str,
+    alias_name: str | None = None,
+    phone_logins: Sequence[str] | None = None,
+    delete: bool = False,
+) -> Fields:
+    """update_phone_alias changes only the fields it is sent; a delete sends only the flag."""
+    params = [("alias_id", alias_id)]
+    if alias_name is not None:
+        params.append(("alias_name", alias_name))
+    if phone_logins is not None:
+        params.append(("phone_logins", ",".join(phone_logins)))
+    if delete:
+        params.append(("delete_alias", "Y"))
+    return params
+
+
+PARAMETERS = {"add_phone_alias": add_params, "update_phone_alias": update_params}
 
 
 @dataclass(frozen=True)
@@ -78,22 +107,11 @@ class VicidialConfig:
             raise ImproperlyConfigured(f"VICIDIAL_MAX_BODY_BYTES must be at least {MIN_BODY_CAP}.")
 
     @classmethod
-    @sensitive_variables()
-    def from_settings(cls) -> VicidialConfig:
-        url = getattr(settings, "VICIDIAL_API_URL", "")
-        if not url:
-            raise ImproperlyConfigured("VICIDIAL_API_URL is not set")
-        return cls(
-            url=url,
-            user=getattr(settings, "VICIDIAL_API_USER", ""),
-            password=getattr(settings, "VICIDIAL_API_PASS", ""),
-            source_tag=getattr(settings, "VICIDIAL_API_SOURCE", "portal"),
-            connect_timeout=float(getattr(settings, "VICIDIAL_CONNECT_TIMEOUT", 3.0)),
-            read_timeout=float(getattr(settings, "VICIDIAL_TIMEOUT", 10.0)),
-            method=str(getattr(settings, "VICIDIAL_HTTP_METHOD", "POST")).upper(),
-            total_deadline=float(getattr(settings, "VICIDIAL_TOTAL_DEADLINE", 20.0)),
-            max_body_bytes=int(getattr(settings, "VICIDIAL_MAX_BODY_BYTES", 256 * 1024)),
-        )
+    def from_settings(cls, server: str = "default") -> VicidialConfig:
+        """The configuration of one server of the registry (servers.py)."""
+        from .servers import vicidial_server  # servers.py builds on this module
+
+        return vicidial_server(server).config
 
     def source_for(self, reference: str) -> str:
         """The `source` sent for `reference` (a request number); refused rather than cut."""
@@ -140,9 +158,13 @@ class VicidialClient:
     """
 
     def __init__(
-        self, config: VicidialConfig | None = None, *, session: requests.Session | None = None
+        self,
+        config: VicidialConfig | None = None,
+        *,
+        session: requests.Session | None = None,
+        server: str = "default",
     ) -> None:
-        self.config = config or VicidialConfig.from_settings()
+        self.config = config or VicidialConfig.from_settings(server)
         self.session = session or _session_without_retries()
 
     def add_phone_alias(
@@ -154,11 +176,7 @@ class VicidialClient:
         reference: str,
         deadline: float | None = None,
     ) -> CallReply:
-        params = [
-            ("alias_id", alias_id),
-            ("alias_name", alias_name),
-            ("phone_logins", ",".join(phone_logins)),
-        ]
+        params = add_params(alias_id=alias_id, alias_name=alias_name, phone_logins=phone_logins)
         return self._call("add_phone_alias", params, reference=reference, deadline=deadline)
 
     def update_phone_alias(
@@ -171,14 +189,18 @@ class VicidialClient:
         reference: str,
         deadline: float | None = None,
     ) -> CallReply:
-        params = [("alias_id", alias_id)]
-        if alias_name is not None:
-            params.append(("alias_name", alias_name))
-        if phone_logins is not None:
-            params.append(("phone_logins", ",".join(phone_logins)))
-        if delete:
-            params.append(("delete_alias", "Y"))
+        params = update_params(
+            alias_id=alias_id, alias_name=alias_name, phone_logins=phone_logins, delete=delete
+        )
         return self._call("update_phone_alias", params, reference=reference, deadline=deadline)
+
+    def preview(
+        self, function: str, arguments: dict[str, Any], *, reference: str
+    ) -> tuple[tuple[str, str], ...]:
+        """The fields a call of `function` with these arguments would send, in order, with
+        the password masked: what an approver sees before the call is made."""
+        params = PARAMETERS[function](**arguments)
+        return self._masked(self._fields(function, params, reference=reference, login=True))
 
     def version(self) -> CallReply:
         # version needs no credentials, so none are sent.
@@ -195,12 +217,8 @@ class VicidialClient:
         deadline: float | None = None,
     ) -> CallReply:
         config = self.config
-        source = config.source_for(reference)
-        credentials = [("user", config.user), ("pass", config.password)]
-        # VICIdial logs the last POST field unescaped and answers HTTP 500 when it holds a
-        # quote or ends in a backslash, so the strictly alphanumeric source goes last.
-        fields = [("function", function), *(credentials if login else []), *params]
-        fields.append(("source", source))
+        fields = self._fields(function, params, reference=reference, login=login)
+        source = fields[-1][1]
         seconds = config.total_deadline
         if deadline is not None:
             seconds = min(seconds, deadline)
@@ -231,9 +249,7 @@ class VicidialClient:
             method=config.method,
             url=redact(_public_url(config.url), secret),
             # The user's values are recorded as sent, word for word; only the password goes.
-            sent_params=tuple(
-                (name, mask_for(secret) if name == "pass" else value) for name, value in fields
-            ),
+            sent_params=self._masked(fields),
             http_status=answer.status,
             body=body,
             parsed=parsed,
@@ -243,6 +259,22 @@ class VicidialClient:
             source=source,
             body_bytes=captured.size if captured else None,
             body_truncated=bool(captured and captured.truncated),
+        )
+
+    @sensitive_variables()
+    def _fields(self, function: str, params: Fields, *, reference: str, login: bool) -> Fields:
+        config = self.config
+        credentials = [("user", config.user), ("pass", config.password)]
+        # VICIdial logs the last POST field unescaped and answers HTTP 500 when it holds a
+        # quote or ends in a backslash, so the strictly alphanumeric source goes last.
+        fields = [("function", function), *(credentials if login else []), *params]
+        fields.append(("source", config.source_for(reference)))
+        return fields
+
+    def _masked(self, fields: Fields) -> tuple[tuple[str, str], ...]:
+        secret = self.config.password
+        return tuple(
+            (name, mask_for(secret) if name == "pass" else value) for name, value in fields
         )
 
     @sensitive_variables()

@@ -11,6 +11,7 @@ from .. import predicates, selectors, services
 from ..audit import AuditContext
 from ..errors import DuplicateSubmission, PortalError
 from ..forms import AliasRequestForm, DecisionForm, RequestSearchForm, SettleForm
+from ..vicidial.servers import DEFAULT_SERVER, server_label
 from .access import get_request_for_user, role_required
 
 PAGE_SIZE = 25
@@ -159,12 +160,16 @@ def request_settle(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(predicates.is_decider)
 def vicidial_resume(request: HttpRequest) -> HttpResponse:
+    server = request.POST.get("server") or DEFAULT_SERVER
     try:
         services.vicidial_circuit_reset(
-            actor=request.user, context=AuditContext.from_request(request)
+            actor=request.user, server=server, context=AuditContext.from_request(request)
         )
     except PortalError as error:
         _report_failure(request, error)
     else:
-        messages.success(request, "VICIdial calls resumed. Approvals call VICIdial again.")
+        messages.success(
+            request,
+            f"Calls to VICIdial server {server_label(server)} resumed. Approvals call it again.",
+        )
     return redirect("aliases:home")

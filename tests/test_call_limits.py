@@ -263,7 +263,8 @@ def test_calls_stopped_while_waiting_for_a_slot_send_nothing(users, simulator, m
 
     def acquire_after_the_circuit_opened(**kwargs):
         VicidialCircuit.objects.update_or_create(
-            server="default", defaults={"is_open": True, "reason": "Login incorrect, please try again"}
+            server="default",
+            defaults={"is_open": True, "reason": "Login incorrect, please try again"},
         )
         return real_acquire(**kwargs)
 
@@ -271,7 +272,9 @@ def test_calls_stopped_while_waiting_for_a_slot_send_nothing(users, simulator, m
     services.alias_request_approve(request_id=first.pk, actor=users["admin"])
     first.refresh_from_db()
     assert first.status == Status.FAILED
-    assert first.outcome_reason.startswith("Not sent, nothing reached VICIdial: VICIdial server default rejected")
+    assert first.outcome_reason.startswith(
+        "Not sent, nothing reached VICIdial: VICIdial server default rejected"
+    )
     assert simulator.state.requests_received == []
     assert not VicidialCallSlot.objects.exclude(holder="").exists()
 

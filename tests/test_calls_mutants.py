@@ -248,7 +248,9 @@ def test_a_client_that_cannot_make_the_call_is_refused_before_anything_changes(s
     settings.VICIDIAL_HTTP_METHOD = "POST"
     with pytest.raises(VicidialMisconfigured, match="longer than 12 characters"):
         calls.vicidial_client_ready(None, server="default", reference="1" * 13)
-    assert calls.vicidial_client_ready(None, server="default", reference="12").config.method == "POST"
+    assert (
+        calls.vicidial_client_ready(None, server="default", reference="12").config.method == "POST"
+    )
 
 
 def test_each_call_is_logged_on_one_line_without_the_password(users, simulator, caplog, settings):
@@ -371,7 +373,9 @@ def test_every_event_of_a_call_names_the_admin_and_where_they_acted(
     if path == "stopped-retry":
         simulator.state.inject(Fault(reset=True))
         services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
-        monkeypatch.setattr(calls, "vicidial_calls_stopped_reason", lambda server: "calls are stopped")
+        monkeypatch.setattr(
+            calls, "vicidial_calls_stopped_reason", lambda server: "calls are stopped"
+        )
         actor = users["admin2"]
     before = head_sequence()
     if path == "stopped-retry":

@@ -88,9 +88,9 @@ def test_a_retry_that_could_not_call_vicidial_is_refused_and_changes_nothing(
 def test_a_request_number_too_long_for_the_source_refuses_the_call_before_it_commits(settings):
     with pytest.raises(VicidialMisconfigured, match="longer than 12 characters"):
         vicidial_client_ready(None, server="default", reference="1234567890123")
-    assert vicidial_client_ready(None, server="default", reference="123456789012").config.source_for("1") == (
-        "portal1"
-    )
+    assert vicidial_client_ready(
+        None, server="default", reference="123456789012"
+    ).config.source_for("1") == ("portal1")
 
 
 # Start-up checks.

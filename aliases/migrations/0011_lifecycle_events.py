@@ -4,15 +4,43 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('aliases', '0010_lifecycle'),
+        ("aliases", "0010_lifecycle"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='event_type',
-            field=models.CharField(choices=[('request.created', 'Request created'), ('request.approved', 'Request approved'), ('request.rejected', 'Request rejected'), ('request.cancelled', 'Request cancelled'), ('request.succeeded', 'Done in VICIdial'), ('request.failed', 'Failed in VICIdial'), ('request.needs_verification', 'Outcome unknown'), ('request.completed', 'Request outcome recorded'), ('request.retried', 'Request retried'), ('request.verified', 'Request verified by an admin'), ('vicidial.call_reconciled', 'Call left in flight marked unknown'), ('vicidial.circuit_opened', 'VICIdial calls stopped'), ('vicidial.circuit_reset', 'VICIdial calls resumed'), ('vicidial.call', 'VICIdial call made'), ('access.denied', 'Permission denied'), ('auth.login', 'Logged in'), ('auth.login_failed', 'Login failed'), ('auth.logout', 'Logged out'), ('audit.viewed', 'Audit viewed'), ('audit.exported', 'Audit exported'), ('extensions.imported', 'Extensions imported'), ('extensions.synced', 'Extensions synced from VICIdial'), ('request.verified_from_database', "Outcome verified from VICIdial's database"), ('aliases.adopted', 'Aliases adopted from VICIdial'), ('aliases.drift_checked', 'Inventory compared with VICIdial')], max_length=40),
+            model_name="auditevent",
+            name="event_type",
+            field=models.CharField(
+                choices=[
+                    ("request.created", "Request created"),
+                    ("request.approved", "Request approved"),
+                    ("request.rejected", "Request rejected"),
+                    ("request.cancelled", "Request cancelled"),
+                    ("request.succeeded", "Done in VICIdial"),
+                    ("request.failed", "Failed in VICIdial"),
+                    ("request.needs_verification", "Outcome unknown"),
+                    ("request.completed", "Request outcome recorded"),
+                    ("request.retried", "Request retried"),
+                    ("request.verified", "Request verified by an admin"),
+                    ("vicidial.call_reconciled", "Call left in flight marked unknown"),
+                    ("vicidial.circuit_opened", "VICIdial calls stopped"),
+                    ("vicidial.circuit_reset", "VICIdial calls resumed"),
+                    ("vicidial.call", "VICIdial call made"),
+                    ("access.denied", "Permission denied"),
+                    ("auth.login", "Logged in"),
+                    ("auth.login_failed", "Login failed"),
+                    ("auth.logout", "Logged out"),
+                    ("audit.viewed", "Audit viewed"),
+                    ("audit.exported", "Audit exported"),
+                    ("extensions.imported", "Extensions imported"),
+                    ("extensions.synced", "Extensions synced from VICIdial"),
+                    ("request.verified_from_database", "Outcome verified from VICIdial's database"),
+                    ("aliases.adopted", "Aliases adopted from VICIdial"),
+                    ("aliases.drift_checked", "Inventory compared with VICIdial"),
+                ],
+                max_length=40,
+            ),
         ),
     ]

@@ -36,6 +36,9 @@ is_decider = _holds("aliases.decide_aliasrequest")
 may_cancel_own = _holds("aliases.cancel_own_aliasrequest")
 may_read_audit = _holds("aliases.view_auditevent")
 may_export_audit = _holds("aliases.export_auditevent")
+may_view_inventory = _holds("aliases.view_alias")
+may_adopt = _holds("aliases.adopt_alias")
+may_check_drift = _holds("aliases.check_drift_alias")
 
 
 # Facts about one request. Without a request (None) they are false.

@@ -4,8 +4,19 @@ from django.contrib.auth.management import create_permissions
 
 # What each role holds today; data migrations grant it step by step.
 ROLE_PERMISSIONS = {
-    "Supervisors": ["add_aliasrequest", "view_aliasrequest", "cancel_own_aliasrequest"],
+    "Supervisors": [
+        "add_aliasrequest",
+        "view_aliasrequest",
+        "cancel_own_aliasrequest",
+        "view_alias",
+    ],
+    # Admins also ask for changes (a disable, an enable); another admin decides them.
     "Admins": [
+        "add_aliasrequest",
+        "cancel_own_aliasrequest",
+        "view_alias",
+        "adopt_alias",
+        "check_drift_alias",
         "view_aliasrequest",
         "view_all_aliasrequests",
         "decide_aliasrequest",
@@ -24,6 +35,8 @@ ROLE_PERMISSIONS = {
         "view_auditdigest",
         "view_extension",
         "export_auditevent",
+        "view_alias",
+        "check_drift_alias",
     ],
 }
 

@@ -9,6 +9,7 @@ from django.test import Client, TransactionTestCase
 from aliases.simulator import VicidialSimulator, demo_state
 
 from .base import PERSONAS, make_user
+from .vicidial_mariadb import vicidial_db  # noqa: F401 - a fixture for every test module
 
 
 def pytest_collection_modifyitems(config, items):

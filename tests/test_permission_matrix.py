@@ -57,7 +57,7 @@ PORTAL = {
     # aliases:...         anonymous       supervisor    admin         auditor       outsider
     "home":              ((LOGIN, 405),  (200, 405),   (200, 405),   (200, 405),   (403, 405)),
     "request_list":      ((LOGIN, 405),  (200, 405),   (200, 405),   (200, 405),   (403, 405)),
-    "request_new":       ((LOGIN, LOGIN), (200, FORM),  (403, 403),   (403, 403),   (403, 403)),
+    "request_new":       ((LOGIN, LOGIN), (200, FORM),  (200, FORM),  (403, 403),   (403, 403)),
     "request_detail":    ((LOGIN, 405),  (200, 405),   (200, 405),   (200, 405),   (404, 405)),
     "request_approve":   ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
     "request_reject":    ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),

@@ -43,6 +43,10 @@ class Alias(models.Model):
     class Meta:
         ordering = ["server", Lower("alias_id")]
         verbose_name_plural = "aliases"
+        permissions = [
+            ("adopt_alias", "Can adopt aliases from VICIdial into the inventory"),
+            ("check_drift_alias", "Can compare the inventory with VICIdial's database"),
+        ]
         constraints = [
             # VICIdial's alias_id is its primary key under a case-insensitive collation.
             models.UniqueConstraint("server", Lower("alias_id"), name="alias_unique_per_server"),

@@ -12,9 +12,10 @@ $(VENV)/installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-# A development .env with a random key and a random VICIdial password for the simulator.
+# A development .env: a random key, two simulated VICIdial servers with random passwords, and
+# demo databases for them when MariaDB answers on 127.0.0.1:3306 (bin/dev_env.py).
 .env:
-	$(PYTHON) -c 'import secrets; print("DEBUG=true"); print("SECRET_KEY=" + secrets.token_urlsafe(50)); print("VICIDIAL_API_PASS=" + secrets.token_urlsafe(18))' > $@
+	$(PYTHON) bin/dev_env.py $@
 
 run: $(VENV)/installed .env
 	$(PY) manage.py migrate --noinput

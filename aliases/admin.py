@@ -155,6 +155,8 @@ class AliasRequestAdmin(
     exact_search = staticmethod(selectors.alias_requests_matching)
     list_display = [
         "id",
+        "kind",
+        "server",
         "alias_id",
         "alias_name",
         "logins_display",
@@ -163,7 +165,7 @@ class AliasRequestAdmin(
         "decided_by",
         "created_at",
     ]
-    list_filter = ["status", "created_at", "decided_at"]
+    list_filter = ["status", "kind", "server", "created_at", "decided_at"]
     list_select_related = ["requester", "decided_by"]
     date_hierarchy = "created_at"
     inlines = [RequestedLoginInline, VicidialCallInline]
@@ -247,6 +249,7 @@ class VicidialCallAdmin(
     list_display = [
         "id",
         "request",
+        "server",
         "function",
         "attempt",
         "result",
@@ -257,7 +260,7 @@ class VicidialCallAdmin(
         "response_truncated",
         "started_at",
     ]
-    list_filter = ["result", "function", "response_truncated", "started_at"]
+    list_filter = ["result", "server", "function", "response_truncated", "started_at"]
     list_select_related = ["request"]
     readonly_fields = [
         "response_display" if field.name == "response_body" else field.name
@@ -282,8 +285,16 @@ class ExtensionAdmin(
     ExactSearchAdminMixin, BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
 ):
     exact_search = staticmethod(selectors.extensions_matching)
-    list_display = ["login", "extension", "protocol", "known_to_vicidial", "history", "updated_at"]
-    list_filter = ["protocol", "known_to_vicidial"]
+    list_display = [
+        "login",
+        "server",
+        "extension",
+        "protocol",
+        "known_to_vicidial",
+        "history",
+        "updated_at",
+    ]
+    list_filter = ["server", "protocol", "known_to_vicidial"]
     readonly_fields = [field.name for field in Extension._meta.fields]
     fields = readonly_fields
 
@@ -355,3 +366,7 @@ class AuditDigestAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin)
     date_hierarchy = "created_at"
     readonly_fields = [field.name for field in AuditDigest._meta.fields]
     fields = readonly_fields
+
+
+# Registered there: the inventory's admin builds on the mixins above.
+from . import admin_inventory  # noqa: E402, F401

@@ -12,6 +12,13 @@ from django.core import checks
 
 from .vicidial.client import MAX_REFERENCE_DIGITS, MIN_BODY_CAP, SOURCE_TAG, SOURCE_WIDTH
 from .vicidial.redaction import password_weakness
+from .vicidial.servers import (
+    SERVER_NAME,
+    SERVER_NAME_MAX_LENGTH,
+    raw_server_settings,
+    server_names,
+    setting_name,
+)
 
 # VICIdial deletes every other character from the password before comparing it.
 VICIDIAL_PASSWORD_CHARS = re.compile(r"[A-Za-z0-9_-]+")
@@ -19,42 +26,71 @@ VICIDIAL_PASSWORD_CHARS = re.compile(r"[A-Za-z0-9_-]+")
 
 @checks.register()
 def vicidial_settings(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    problems = _server_names()
+    for name in server_names():
+        if SERVER_NAME.fullmatch(name):
+            problems += _server_settings(name, raw_server_settings(name))
+    return problems
+
+
+def _server_names() -> list[checks.CheckMessage]:
+    return [
+        checks.Error(
+            f"VICIDIAL_SERVERS lists {name!r}: a server name is a lower-case letter, then up to "
+            f"{SERVER_NAME_MAX_LENGTH - 1} lower-case letters, digits or _.",
+            id="aliases.E010",
+        )
+        for name in server_names()
+        if not SERVER_NAME.fullmatch(name)
+    ]
+
+
+def _server_settings(name: str, values: dict) -> list[checks.CheckMessage]:
+    def setting(key: str) -> str:
+        return setting_name(name, key)
+
     problems = []
-    parts = urlsplit(settings.VICIDIAL_API_URL)
+    numbers = {}
+    for key, kind in NUMBERS.items():
+        try:
+            numbers[key] = kind(values[key])
+        except (TypeError, ValueError):
+            problems.append(checks.Error(f"{setting(key)} must be a number.", id="aliases.E011"))
+    parts = urlsplit(str(values["API_URL"]))
     if parts.scheme not in ("http", "https") or not parts.hostname:
         problems.append(
             checks.Error(
-                "VICIDIAL_API_URL must be an http(s) URL of non_agent_api.php.",
+                f"{setting('API_URL')} must be an http(s) URL of non_agent_api.php.",
                 id="aliases.E001",
             )
         )
     if parts.username or parts.password:
         problems.append(
             checks.Error(
-                "VICIDIAL_API_URL must not carry credentials; "
-                "use VICIDIAL_API_USER and VICIDIAL_API_PASS.",
+                f"{setting('API_URL')} must not carry credentials; "
+                f"use {setting('API_USER')} and {setting('API_PASS')}.",
                 id="aliases.E002",
             )
         )
-    if not SOURCE_TAG.fullmatch(settings.VICIDIAL_API_SOURCE):
+    if not SOURCE_TAG.fullmatch(str(values["API_SOURCE"])):
         problems.append(
             checks.Error(
-                f"VICIDIAL_API_SOURCE must be 2 to {SOURCE_WIDTH - MAX_REFERENCE_DIGITS} "
+                f"{setting('API_SOURCE')} must be 2 to {SOURCE_WIDTH - MAX_REFERENCE_DIGITS} "
                 "letters or digits: VICIdial strips anything else, and the request number "
                 f"(up to {MAX_REFERENCE_DIGITS} digits) is appended within its "
                 f"{SOURCE_WIDTH}-character source column.",
                 id="aliases.E003",
             )
         )
-    if settings.VICIDIAL_HTTP_METHOD not in ("GET", "POST"):
+    if str(values["HTTP_METHOD"]).upper() not in ("GET", "POST"):
         problems.append(
-            checks.Error("VICIDIAL_HTTP_METHOD must be POST or GET.", id="aliases.E004")
+            checks.Error(f"{setting('HTTP_METHOD')} must be POST or GET.", id="aliases.E004")
         )
-    password = settings.VICIDIAL_API_PASS
+    password = str(values["API_PASS"])
     if password and not VICIDIAL_PASSWORD_CHARS.fullmatch(password):
         problems.append(
             checks.Warning(
-                "VICIDIAL_API_PASS holds characters VICIdial deletes before comparing; "
+                f"{setting('API_PASS')} holds characters VICIdial deletes before comparing; "
                 "the effective password is shorter than the one configured.",
                 id="aliases.W001",
             )
@@ -63,7 +99,7 @@ def vicidial_settings(app_configs, **kwargs) -> list[checks.CheckMessage]:
     if weakness:
         problems.append(
             checks.Error(
-                f"VICIDIAL_API_PASS is too weak: {weakness}.",
+                f"{setting('API_PASS')} is too weak: {weakness}.",
                 hint=(
                     "The portal masks the password wherever VICIdial could echo it; a short "
                     "or guessable one could also be part of a real alias name. Use e.g. "
@@ -72,18 +108,30 @@ def vicidial_settings(app_configs, **kwargs) -> list[checks.CheckMessage]:
                 id="aliases.E005",
             )
         )
-    return problems + _call_limits()
+    if len(numbers) == len(NUMBERS):
+        problems += _call_limits(setting, numbers)
+    return problems
 
 
-def _call_limits() -> list[checks.CheckMessage]:
+# Per-server settings that are numbers, and how each is read.
+NUMBERS = {
+    "TOTAL_DEADLINE": float,
+    "CONNECT_TIMEOUT": float,
+    "TIMEOUT": float,
+    "MAX_BODY_BYTES": int,
+    "MAX_IN_FLIGHT": int,
+}
+
+
+def _call_limits(setting, numbers: dict) -> list[checks.CheckMessage]:
     problems = []
-    deadline = settings.VICIDIAL_TOTAL_DEADLINE
-    connect = settings.VICIDIAL_CONNECT_TIMEOUT
+    deadline = numbers["TOTAL_DEADLINE"]
+    connect = numbers["CONNECT_TIMEOUT"]
     if not deadline > connect > 0:
         problems.append(
             checks.Error(
-                f"VICIDIAL_TOTAL_DEADLINE ({deadline:g} s) must exceed "
-                f"VICIDIAL_CONNECT_TIMEOUT ({connect:g} s), which must be above 0.",
+                f"{setting('TOTAL_DEADLINE')} ({deadline:g} s) must exceed "
+                f"{setting('CONNECT_TIMEOUT')} ({connect:g} s), which must be above 0.",
                 id="aliases.E006",
             )
         )
@@ -91,36 +139,72 @@ def _call_limits() -> list[checks.CheckMessage]:
     if 2 * deadline >= settings.GUNICORN_TIMEOUT:
         problems.append(
             checks.Error(
-                f"Twice VICIDIAL_TOTAL_DEADLINE ({2 * deadline:g} s: a wait for a free "
+                f"Twice {setting('TOTAL_DEADLINE')} ({2 * deadline:g} s: a wait for a free "
                 "slot, then the call) must stay below the worker timeout GUNICORN_TIMEOUT "
                 f"({settings.GUNICORN_TIMEOUT:g} s), or a slow VICIdial gets the worker "
                 "killed mid-call.",
                 id="aliases.E007",
             )
         )
-    if settings.VICIDIAL_MAX_BODY_BYTES < MIN_BODY_CAP:
+    if numbers["MAX_BODY_BYTES"] < MIN_BODY_CAP:
         problems.append(
             checks.Error(
-                f"VICIDIAL_MAX_BODY_BYTES must be at least {MIN_BODY_CAP}.", id="aliases.E008"
+                f"{setting('MAX_BODY_BYTES')} must be at least {MIN_BODY_CAP}.", id="aliases.E008"
             )
         )
-    if settings.VICIDIAL_MAX_IN_FLIGHT < 1:
+    if numbers["MAX_IN_FLIGHT"] < 1:
         problems.append(
-            checks.Error("VICIDIAL_MAX_IN_FLIGHT must be at least 1.", id="aliases.E009")
+            checks.Error(f"{setting('MAX_IN_FLIGHT')} must be at least 1.", id="aliases.E009")
         )
     return problems
 
 
 @checks.register(checks.Tags.security, deploy=True)
 def vicidial_over_tls(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    host = urlsplit(settings.VICIDIAL_API_URL).hostname or ""
-    loopback = host in ("127.0.0.1", "localhost", "::1")
-    if settings.VICIDIAL_API_URL.startswith("https://") or loopback:
-        return []
-    return [
-        checks.Warning(
-            "VICIDIAL_API_URL is plain http; the API password would cross the network in clear.",
-            hint="Use https:// for the VICIdial server.",
-            id="aliases.W002",
+    problems = []
+    for name in server_names():
+        url = str(raw_server_settings(name)["API_URL"])
+        host = urlsplit(url).hostname or ""
+        if url.startswith("https://") or host in ("127.0.0.1", "localhost", "::1"):
+            continue
+        problems.append(
+            checks.Warning(
+                f"{setting_name(name, 'API_URL')} is plain http; the API password would cross "
+                "the network in clear.",
+                hint="Use https:// for the VICIdial server.",
+                id="aliases.W002",
+            )
         )
-    ]
+    return problems
+
+
+@checks.register()
+def vicidial_settle_delays(app_configs, **kwargs) -> list[checks.CheckMessage]:
+    """VICIdial's database may settle an unknown outcome only once no call can still change
+    it: a delay not longer than the call's deadline could record a call still under way."""
+    problems = []
+    for name in server_names():
+        values = raw_server_settings(name)
+        delay = values.get("SETTLE_DELAY")
+        if delay in (None, ""):
+            continue  # the deadline plus a margin
+        try:
+            seconds, deadline = float(delay), float(values["TOTAL_DEADLINE"])
+        except (TypeError, ValueError):
+            problems.append(
+                checks.Error(
+                    f"{setting_name(name, 'SETTLE_DELAY')} must be a number of seconds.",
+                    id="aliases.E030",
+                )
+            )
+            continue
+        if not seconds > deadline:
+            problems.append(
+                checks.Error(
+                    f"{setting_name(name, 'SETTLE_DELAY')} ({seconds:g} s) must be longer than "
+                    f"{setting_name(name, 'TOTAL_DEADLINE')} ({deadline:g} s): a call may still "
+                    "be changing VICIdial until its deadline.",
+                    id="aliases.E031",
+                )
+            )
+    return problems

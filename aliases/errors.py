@@ -41,3 +41,7 @@ class DuplicateSubmission(PortalError):
     def __init__(self, message: str, *, request_id: int) -> None:
         super().__init__(message)
         self.request_id = request_id
+
+
+class NoVicidialDatabase(PortalError):
+    """The server has no read-only database URL, so the portal cannot see what VICIdial holds."""

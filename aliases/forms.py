@@ -13,9 +13,37 @@ from .validators import (
     validate_alias_name,
     validate_phone_login,
 )
+from .vicidial.servers import has_several_servers, server_choices
 
 
-class AliasRequestForm(forms.Form):
+class SubmissionForm(forms.Form):
+    """A form that creates a request. Its one-time token is spent by the first submission,
+    so a double post creates one request."""
+
+    submit_label = "Submit request"
+    submission_token = forms.UUIDField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("initial", {}).setdefault("submission_token", uuid.uuid4())
+        super().__init__(*args, **kwargs)
+        self.token_was_missing = False
+        if self.is_bound and not self.data.get("submission_token"):
+            # Refuse this post, but hand out a fresh token so the redisplayed form works.
+            self.token_was_missing = True
+            self.data = self.data.copy()
+            self.data["submission_token"] = str(self.initial["submission_token"])
+        self.helper = FormHelper()
+        self.helper.add_input(Submit("submit", self.submit_label))
+
+    def clean(self):
+        if self.token_was_missing:
+            raise forms.ValidationError(
+                "This form had expired. Check the values and submit again.", code="no_token"
+            )
+        return super().clean()
+
+
+class AliasRequestForm(SubmissionForm):
     alias_id = forms.CharField(
         label="Alias ID",
         max_length=20,
@@ -38,29 +66,18 @@ class AliasRequestForm(forms.Form):
         max_length=2000,
         help_text="Why is the alias needed? The approving admin sees this.",
     )
-    submission_token = forms.UUIDField(widget=forms.HiddenInput)
 
     def __init__(self, *args, **kwargs) -> None:
-        kwargs.setdefault("initial", {}).setdefault("submission_token", uuid.uuid4())
         super().__init__(*args, **kwargs)
-        self.token_was_missing = False
-        if self.is_bound and not self.data.get("submission_token"):
-            # Refuse this post, but hand out a fresh token so the redisplayed form works.
-            self.token_was_missing = True
-            self.data = self.data.copy()
-            self.data["submission_token"] = str(self.initial["submission_token"])
-        self.helper = FormHelper()
-        self.helper.add_input(Submit("submit", "Submit request"))
+        # With one server there is nothing to choose: the request goes to `default`.
+        if has_several_servers():
+            self.fields["server"] = forms.ChoiceField(
+                label="VICIdial server", choices=server_choices()
+            )
+            self.order_fields(["server"])
 
     def clean_phone_logins(self) -> list[str]:
         return parse_phone_logins(self.cleaned_data["phone_logins"])
-
-    def clean(self):
-        if self.token_was_missing:
-            raise forms.ValidationError(
-                "This form had expired. Check the values and submit again.", code="no_token"
-            )
-        return super().clean()
 
 
 class SettleForm(forms.Form):
@@ -79,9 +96,27 @@ class SettleForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "Say what you checked in VICIdial."},
     )
+    # The question each kind asks; "yes" is always "done in VICIdial".
+    QUESTIONS = {
+        AliasRequest.Kind.DISABLE: (
+            "Is the alias gone from VICIdial?",
+            "Yes: it is gone from VICIdial (done)",
+            "No: VICIdial still holds it (not done)",
+        ),
+    }
+    HOLDS_IT = (
+        "Is the alias in VICIdial with these values?",
+        "Yes: VICIdial holds it with these values (done)",
+        "No: VICIdial does not hold it like this (not done)",
+    )
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, kind: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if kind is not None:
+            question, done, not_done = self.QUESTIONS.get(kind, self.HOLDS_IT)
+            field = self.fields["done_in_vicidial"]
+            field.label = question
+            field.choices = [("yes", done), ("no", not_done)]
         self.helper = FormHelper()
         self.helper.form_tag = False  # the page's <form> carries the request's settle URL
 
@@ -96,12 +131,27 @@ class DecisionForm(forms.Form):
     )
 
 
+def add_server_filter(form: forms.Form) -> None:
+    """A server filter for a list, when there is more than one server to tell apart."""
+    if has_several_servers():
+        form.fields["server"] = forms.ChoiceField(
+            label="VICIdial server",
+            required=False,
+            choices=[("", "Any server"), *server_choices()],
+        )
+
+
 class RequestSearchForm(forms.Form):
     alias_id = forms.CharField(required=False, max_length=20, label="Alias ID")
     login = forms.CharField(required=False, max_length=LOGIN_MAX_LENGTH, label="Exact phone login")
     status = forms.ChoiceField(
         required=False, choices=[("", "Any status"), *AliasRequest.Status.choices]
     )
+    kind = forms.ChoiceField(required=False, choices=[("", "Any kind"), *AliasRequest.Kind.choices])
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        add_server_filter(self)
 
 
 class AuditFilterForm(forms.Form):

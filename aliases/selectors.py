@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from .models import (
+    AliasLogin,
     AliasRequest,
     AuditEvent,
     AuditEventExtension,
@@ -49,7 +50,13 @@ def alias_requests_needing_attention() -> QuerySet[AliasRequest]:
 
 
 def alias_requests_search(
-    queryset: QuerySet[AliasRequest], *, alias_id: str = "", login: str = "", status: str = ""
+    queryset: QuerySet[AliasRequest],
+    *,
+    alias_id: str = "",
+    login: str = "",
+    status: str = "",
+    kind: str = "",
+    server: str = "",
 ) -> QuerySet[AliasRequest]:
     """Exact, index-backed matches: login 1001 never finds 10010."""
     if alias_id:
@@ -58,6 +65,10 @@ def alias_requests_search(
         queryset = queryset.filter(logins__login__lower=login.strip().lower()).distinct()
     if status:
         queryset = queryset.filter(status=status)
+    if kind:
+        queryset = queryset.filter(kind=kind)
+    if server:
+        queryset = queryset.filter(server=server)
     return queryset
 
 
@@ -158,21 +169,15 @@ def audit_events_page(
     )
 
 
-def aliases_mapped_to(*, login: str) -> QuerySet[AliasRequest]:
-    """Aliases the portal created in VICIdial that ring this extension."""
-    return _with_related(
-        AliasRequest.objects.filter(
-            status=AliasRequest.Status.SUCCEEDED, logins__login__lower=login.lower()
-        )
-    ).distinct()
+def extension_catalogue(*, server: str | None = None, limit: int = 500) -> QuerySet[Extension]:
+    """One server's catalogue, or (None) every server's, a login's rows side by side."""
+    rows = Extension.objects.all() if server is None else Extension.objects.filter(server=server)
+    return rows.order_by("login", "server")[:limit]
 
 
-def extension_catalogue(*, limit: int = 500) -> QuerySet[Extension]:
-    return Extension.objects.order_by("login")[:limit]
-
-
-def extension_by_login(*, login: str) -> Extension | None:
-    return Extension.objects.filter(login__lower=login.lower()).first()
+def extensions_by_login(*, login: str) -> QuerySet[Extension]:
+    """The catalogue's entries for a login: one per VICIdial server that has the phone."""
+    return Extension.objects.filter(login__lower=login.lower()).order_by("server")
 
 
 def request_timeline(*, alias_request: AliasRequest) -> QuerySet[AuditEvent]:
@@ -214,6 +219,13 @@ def vicidial_calls_matching(term: str) -> Q:
         | Q(initiated_by__in=_users_named(term))
         | Q(pk__in=_events_with_correlation_id(term).values("call_id"))
         | Q(source__lower=term.lower())
+    )
+
+
+def aliases_matching(term: str) -> Q:
+    """Inventory rows by exact alias ID or exact phone login, any case (VICIdial's rule)."""
+    return Q(alias_id__lower=term.lower()) | Q(
+        pk__in=AliasLogin.objects.filter(login__lower=term.lower()).values("alias_id")
     )
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import audit, requests
+from .views import audit, drift, inventory, requests, verification
 
 app_name = "aliases"
 
@@ -14,9 +14,21 @@ urlpatterns = [
     path("requests/<int:pk>/cancel/", requests.request_cancel, name="request_cancel"),
     path("requests/<int:pk>/retry/", requests.request_retry, name="request_retry"),
     path("requests/<int:pk>/settle/", requests.request_settle, name="request_settle"),
+    path(
+        "requests/<int:pk>/verify-database/",
+        verification.request_verify_db,
+        name="request_verify_db",
+    ),
     path("vicidial/resume/", requests.vicidial_resume, name="vicidial_resume"),
     path("audit/", audit.audit_list, name="audit_list"),
     path("audit/export.<str:fmt>", audit.audit_export, name="audit_export"),
     path("extensions/", audit.extension_lookup, name="extension_lookup"),
     path("extensions/<str:login>/", audit.extension_history, name="extension_history"),
+    path("inventory/", inventory.inventory_list, name="inventory"),
+    path("inventory/<int:pk>/", inventory.alias_detail, name="alias_detail"),
+    path("inventory/<int:pk>/change/", inventory.alias_change, name="alias_change"),
+    path("inventory/<int:pk>/disable/", inventory.alias_disable, name="alias_disable"),
+    path("inventory/<int:pk>/enable/", inventory.alias_enable, name="alias_enable"),
+    path("drift/", drift.drift, name="drift"),
+    path("drift/adopt/", drift.drift_adopt, name="drift_adopt"),
 ]

@@ -16,6 +16,8 @@ from .errors import PortalError
 VICIDIAL_DB_SCHEMES = {"mysql", "mariadb"}
 VICIDIAL_DB_CONNECT_TIMEOUT = 5
 VICIDIAL_DB_READ_TIMEOUT = 30
+# Seconds a page waits at most for VICIdial's database (pre-flight checks, extension pages).
+PAGE_READ_TIMEOUT = 2.0
 
 # login, extension, protocol, server_ip; NULLs read as "".
 Phone = tuple[str, str, str, str]
@@ -83,7 +85,14 @@ class VicidialAliasRow(NamedTuple):
         return self._asdict()
 
 
-def _read(target: VicidialDatabase, what: str, run: Callable[[Any], list]) -> list:
+def _read(
+    target: VicidialDatabase,
+    what: str,
+    run: Callable[[Any], list],
+    *,
+    connect_timeout: float = VICIDIAL_DB_CONNECT_TIMEOUT,
+    read_timeout: float = VICIDIAL_DB_READ_TIMEOUT,
+) -> list:
     try:
         connection = pymysql.connect(
             host=target.host,
@@ -92,8 +101,8 @@ def _read(target: VicidialDatabase, what: str, run: Callable[[Any], list]) -> li
             password=target.password,
             database=target.database,
             charset="utf8mb4",
-            connect_timeout=VICIDIAL_DB_CONNECT_TIMEOUT,
-            read_timeout=VICIDIAL_DB_READ_TIMEOUT,
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
         )
         try:
             with connection.cursor() as cursor:
@@ -136,9 +145,30 @@ def fetch_aliases(target: VicidialDatabase) -> list[VicidialAliasRow]:
     return _read(target, "phones_alias", run)
 
 
-def fetch_alias(target: VicidialDatabase, alias_id: str) -> VicidialAliasRow | None:
+def fetch_aliases_ringing(
+    target: VicidialDatabase, login: str, *, timeout: float = PAGE_READ_TIMEOUT
+) -> list[VicidialAliasRow]:
+    """The phones_alias rows whose logins_list names `login` (ignoring case, as VICIdial's
+    collation compares): one indexed-free scan in the database, not the table over the wire."""
+    pattern = "%," + login.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + ",%"
+
+    def run(cursor):
+        cursor.execute(
+            "SELECT alias_id, alias_name, logins_list, user_group FROM phones_alias "
+            "WHERE CONCAT(',', logins_list, ',') LIKE %s ORDER BY alias_id",
+            (pattern,),
+        )
+        return [VicidialAliasRow(*row) for row in _text_rows(cursor)]
+
+    return _read(target, "phones_alias", run, connect_timeout=timeout, read_timeout=timeout)
+
+
+def fetch_alias(
+    target: VicidialDatabase, alias_id: str, *, timeout: float | None = None
+) -> VicidialAliasRow | None:
     """The phones_alias row of one alias ID, matched as VICIdial matches it (its column's
-    case-insensitive collation), or None."""
+    case-insensitive collation), or None. `timeout` bounds the connection and the read, for
+    a page that must not hang on an unreachable database."""
 
     def run(cursor):
         cursor.execute(
@@ -148,7 +178,8 @@ def fetch_alias(target: VicidialDatabase, alias_id: str) -> VicidialAliasRow | N
         )
         return [VicidialAliasRow(*row) for row in _text_rows(cursor)]
 
-    rows = _read(target, "phones_alias", run)
+    limits = {} if timeout is None else {"connect_timeout": timeout, "read_timeout": timeout}
+    rows = _read(target, "phones_alias", run, **limits)
     return rows[0] if rows else None
 
 

@@ -171,6 +171,7 @@ VICIDIAL_SERVERS = {
             "MAX_IN_FLIGHT",
             "DB_URL",
             "LABEL",
+            "SETTLE_DELAY",
         )
     }
     for name in env.list("VICIDIAL_SERVERS", default=[])
@@ -257,5 +258,8 @@ AUDIT_SIGNING_KEY_FILE = env.str("AUDIT_SIGNING_KEY_FILE", default="")
 AUDIT_SIGNING_KEY = env.str("AUDIT_SIGNING_KEY", default="")
 # Optional read-only access to VICIdial's own database, to sync the extension catalogue.
 VICIDIAL_DB_URL = env.str("VICIDIAL_DB_URL", default="")
+# Seconds after an unknown outcome's last call before VICIdial's database settles it; it must
+# exceed VICIDIAL_TOTAL_DEADLINE (empty: that deadline plus 10 s).
+VICIDIAL_SETTLE_DELAY = env.str("VICIDIAL_SETTLE_DELAY", default="")
 # Error reports hide URL- and DSN-like settings too: VICIDIAL_DB_URL holds a password.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "portal.error_reports.SecretsHidingFilter"

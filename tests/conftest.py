@@ -105,3 +105,20 @@ def simulator(simulator_server, settings):
     )
     settings.VICIDIAL_API_URL = simulator_server.url
     return simulator_server
+
+
+@pytest.fixture
+def simulator_on_mariadb(simulator_server, vicidial_db, settings):  # noqa: F811 - the fixture
+    """The simulated VICIdial keeping its phones (the demo ones) and aliases in `vicidial_db`'s
+    tables, and the portal reading that database (read-only) as it reads VICIdial's: what the
+    API did is what the database shows, as on a real server."""
+    state = demo_state(
+        user=settings.VICIDIAL_API_USER,
+        password=settings.VICIDIAL_API_PASS,
+        db_url=vicidial_db.writer_url,
+    )
+    simulator_server.state = state
+    settings.VICIDIAL_API_URL = simulator_server.url
+    settings.VICIDIAL_DB_URL = vicidial_db.url
+    yield simulator_server
+    state.close()

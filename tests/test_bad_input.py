@@ -28,11 +28,18 @@ from aliases.forms import (
     RequestSearchForm,
     SettleForm,
 )
+from aliases.forms_inventory import (
+    AliasChangeForm,
+    AliasDisableForm,
+    AliasEnableForm,
+    InventorySearchForm,
+)
 from aliases.models import AliasRequest, VicidialCall
 from aliases.simulator import Fault, vicidial_filtered
 from aliases.validators import parse_phone_logins, validate_alias_id, validate_alias_name
 
 from .base import PASSWORD, submit
+from .inventory_helpers import created_alias
 
 Status = AliasRequest.Status
 TEN_KB = "x" * 10 * 1024
@@ -131,8 +138,9 @@ def allowed_methods(route: str) -> str:
 
 @pytest.fixture
 def world(users, simulator):
-    """A pending request; VICIdial is the simulator."""
-    return {"pending": submit(users["supervisor"], alias_id="pending_1")}
+    """A pending request and an alias in the inventory; VICIdial is the simulator."""
+    pending = submit(users["supervisor"], alias_id="pending_1")
+    return {"pending": pending, "alias": created_alias(users, alias_id="listed_1", logins="1001")}
 
 
 @pytest.fixture
@@ -217,6 +225,11 @@ BY_ID = {
     "aliases:request_cancel": ("POST", ["supervisor"]),
     "aliases:request_retry": ("POST", ["admin"]),
     "aliases:request_settle": ("POST", ["admin"]),
+    "aliases:request_verify_db": ("POST", ["admin"]),
+    "aliases:alias_detail": ("GET", ["supervisor", "admin", "auditor"]),
+    "aliases:alias_change": ("POST", ["supervisor", "admin"]),
+    "aliases:alias_disable": ("POST", ["supervisor", "admin"]),
+    "aliases:alias_enable": ("POST", ["supervisor", "admin"]),
 }
 
 
@@ -340,7 +353,30 @@ FORM_VIEWS = {
     "aliases:request_cancel": ("supervisor", "pending", {}),
     "aliases:request_retry": ("admin", "unverified", {"note": "again"}),
     "aliases:request_settle": ("admin", "unverified", {"done_in_vicidial": "no", "note": "x"}),
+    "aliases:request_verify_db": ("admin", "unverified", {}),
     "aliases:vicidial_resume": ("admin", None, {}),
+    "aliases:drift_adopt": ("admin", None, {"server": "default", "alias_id": "garbage_1"}),
+    "aliases:alias_change": (
+        "supervisor",
+        "alias",
+        {
+            "alias_name": "Garbage",
+            "phone_logins": "1001,1002",
+            "justification": "x",
+            "submission_token": "1f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+            "from_vicidial": "True",
+        },
+    ),
+    "aliases:alias_disable": (
+        "admin",
+        "alias",
+        {"justification": "x", "submission_token": "2f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"},
+    ),
+    "aliases:alias_enable": (
+        "supervisor",
+        "alias",
+        {"justification": "x", "submission_token": "3f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0"},
+    ),
     "login": (None, None, {"username": "auditor", "password": "not the password"}),
     "logout": ("supervisor", None, {}),
     "admin:login": (None, None, {"username": "auditor", "password": "not the password"}),
@@ -469,6 +505,16 @@ GET_PAGES = {
     "aliases:audit_export": ("auditor", [*AUDIT_FILTERS, "since", "until"]),
     "aliases:extension_lookup": ("auditor", ["login"]),
     "aliases:extension_history": ("admin", ["before", "after"]),
+    "aliases:inventory": ("auditor", ["alias_id", "login", "state", "server", "page"]),
+    "aliases:alias_detail": ("supervisor", ["page"]),
+    "aliases:alias_change": ("supervisor", ["alias_name", "phone_logins", "from_vicidial"]),
+    "aliases:alias_disable": ("admin", ["page"]),
+    "aliases:alias_enable": ("supervisor", ["page"]),
+    "aliases:drift": ("auditor", ["server"]),
+    "admin:aliases_alias_changelist": (
+        "admin",
+        ["q", "o", "p", "server__exact", "state__exact", "origin__exact"],
+    ),
     "admin:aliases_aliasrequest_changelist": (
         "admin",
         ["q", "o", "p", "e", "_facets", "all", "status__exact", "created_at__gte"]
@@ -567,6 +613,10 @@ FORMS = [
     AuditFilterForm,
     EventCursorForm,
     RequestSearchForm,
+    InventorySearchForm,
+    AliasChangeForm,
+    AliasDisableForm,
+    AliasEnableForm,
 ]
 FIELD_NAMES = sorted({name for form in FORMS for name in form.base_fields} | {"page", ""})
 

@@ -229,7 +229,7 @@ def test_retry_and_settle_from_the_page(transactional_db, users, simulator, page
     settle = page.locator("[data-testid=settle-form]")
     settle.get_by_label("What did you check in VICIdial?").fill("Alias list in VICIdial.")
     # Radio buttons the browser requires: without an answer it would not even submit.
-    answer = settle.get_by_label("The alias is in VICIdial", exact=True)
+    answer = settle.get_by_label("Yes: VICIdial holds it with these values (done)")
     assert answer.evaluate("radio => radio.validity.valueMissing") is True
     answer.check()
     settle.get_by_role("button", name="Record the outcome").click()
@@ -239,7 +239,7 @@ def test_retry_and_settle_from_the_page(transactional_db, users, simulator, page
 
     page.goto(f"/requests/{missing.pk}/")
     settle = page.locator("[data-testid=settle-form]")
-    settle.get_by_label("The alias is not in VICIdial").check()
+    settle.get_by_label("No: VICIdial does not hold it like this (not done)").check()
     settle.get_by_label("What did you check in VICIdial?").fill("Searched; not there.")
     settle.get_by_role("button", name="Record the outcome").click()
     page.wait_for_selector("text=Recorded: Failed in VICIdial.")
@@ -260,10 +260,12 @@ def test_stopped_calls_are_resumed_from_the_banner(
     page.get_by_role("button", name="Approve and create in VICIdial").click()
     banner = page.locator("[data-testid=circuit-banner]")
     banner.wait_for()
-    assert "VICIdial calls are stopped" in banner.inner_text()
+    assert "Calls to VICIdial server default are stopped" in banner.inner_text()
 
     settings.VICIDIAL_API_PASS = real_password
     banner.get_by_role("button", name="Resume calls to default").click()
-    page.wait_for_selector("text=VICIdial calls resumed. Approvals call VICIdial again.")
+    page.wait_for_selector(
+        "text=Calls to VICIdial server default resumed. Approvals call it again."
+    )
     assert page.locator("[data-testid=circuit-banner]").count() == 0
     log_out(page)

@@ -4,18 +4,21 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from aliases import services
-from aliases.models import AliasRequest, VicidialCall, VicidialCircuit
+from aliases.models import Alias, AliasRequest, VicidialCall, VicidialCircuit
 from aliases.simulator import Fault
 
 from .base import PASSWORD, submit
+from .inventory_helpers import created_alias
 
 Status = AliasRequest.Status
 NEW_PASSWORD = "Another-long-passphrase-2026"
@@ -33,6 +36,9 @@ class Case:
     data: Callable[[dict], dict] = lambda world: {}
     token_page: str = "aliases:home"  # a page that renders a form with a token for this persona
     stop_vicidial_calls: bool = False  # VICIdial refused the portal's login before
+    vicidial_alias: str = ""  # adopting needs VICIdial's database to hold this alias
+    # VICIdial's database holds what the unknown call asked, and the call ended long ago.
+    settled_by_database: bool = False
 
 
 CASES = {
@@ -63,7 +69,39 @@ CASES = {
         "unverified",
         lambda world: {"done_in_vicidial": "yes", "note": "Seen in VICIdial."},
     ),
+    "aliases:request_verify_db": Case(
+        "admin", "aliases:request_verify_db", "unverified", settled_by_database=True
+    ),
     "aliases:vicidial_resume": Case("admin", "aliases:vicidial_resume", stop_vicidial_calls=True),
+    "aliases:drift_adopt": Case(
+        "admin",
+        "aliases:drift_adopt",
+        data=lambda world: {"server": "default", "alias_id": "csrf_adopt"},
+        vicidial_alias="csrf_adopt",
+    ),
+    "aliases:alias_change": Case(
+        "supervisor",
+        "aliases:alias_change",
+        "alias",
+        lambda world: {
+            "alias_name": "CSRF probe",
+            "phone_logins": "1001",
+            "justification": "Checks the token.",
+            "submission_token": str(uuid.uuid4()),
+        },
+    ),
+    "aliases:alias_disable": Case(
+        "admin",
+        "aliases:alias_disable",
+        "alias",
+        lambda world: {"justification": "Checks the token.", "submission_token": str(uuid.uuid4())},
+    ),
+    "aliases:alias_enable": Case(
+        "supervisor",
+        "aliases:alias_enable",
+        "disabled",
+        lambda world: {"justification": "Checks the token.", "submission_token": str(uuid.uuid4())},
+    ),
     "login": Case(
         None,
         "login",
@@ -105,20 +143,30 @@ CASES = {
 
 @pytest.fixture
 def world(users, simulator):
-    """A pending request, and one whose VICIdial outcome is unknown."""
+    """A pending request, one whose VICIdial outcome is unknown, and two aliases in the
+    inventory: one active, one disabled."""
+    active = created_alias(users, alias_id="active_1", logins="1001")
+    disabled = created_alias(users, alias_id="disabled_1", logins="1002")
+    services.alias_request_approve(
+        request_id=services.alias_disable_submit(
+            requester=users["supervisor"], alias_pk=disabled.pk, justification="Gone."
+        ).pk,
+        actor=users["admin"],
+    )
     pending = submit(users["supervisor"], alias_id="pending_1")
     unverified = submit(users["supervisor"], alias_id="unknown_1", logins="cc100")
     simulator.state.inject(Fault(status=500, body=""))
     services.alias_request_approve(request_id=unverified.pk, actor=users["admin"])
     unverified.refresh_from_db()
     assert unverified.status == Status.NEEDS_VERIFICATION
-    return {"pending": pending, "unverified": unverified}
+    return {"pending": pending, "unverified": unverified, "alias": active, "disabled": disabled}
 
 
 def state(client: Client) -> dict:
     """Everything the views above can change, as the client's session sees it."""
     return {
-        "requests": sorted(AliasRequest.objects.values_list("alias_id", "status")),
+        "requests": sorted(AliasRequest.objects.values_list("alias_id", "kind", "status")),
+        "aliases": sorted(Alias.objects.values_list("alias_id", "alias_name", "state")),
         "calls": VicidialCall.objects.count(),
         "circuit_open": list(VicidialCircuit.objects.values_list("is_open", flat=True)),
         "passwords": sorted(get_user_model().objects.values_list("username", "password")),
@@ -173,12 +221,26 @@ def test_every_state_changing_portal_view_has_a_csrf_case(db):
     assert not missing, f"add a CSRF case to CASES in tests/test_csrf.py for {sorted(missing)}"
 
 
-def test_state_changes_are_post_only(client_for, users, world):
+FORM_PAGES = {
+    "aliases:request_new",
+    "aliases:alias_change",
+    "aliases:alias_disable",
+    "aliases:alias_enable",
+}
+
+
+def test_state_changes_are_post_only(users, world):
     allowed = portal_post_views(Client())
     posting = {name for name, methods in allowed.items() if "POST" in methods}
-    # The one exception: GET on the new-request page shows the empty form.
-    assert allowed.pop("aliases:request_new") == ["GET", "POST"]
-    for name in sorted(posting - {"aliases:request_new"}):
+    # The exceptions: GET on the pages that ask for a request shows the form, and only that.
+    for name in FORM_PAGES:
+        assert allowed.pop(name) == ["GET", "POST"], name
+        case = CASES[name]
+        client = csrf_client(case, users)
+        before = state(client)
+        assert client.get(url_of(case, world)).status_code == 200, name
+        assert state(client) == before, name
+    for name in sorted(posting - FORM_PAGES):
         assert allowed[name] == ["POST"], name
         case = CASES[name]
         client = csrf_client(case, users)
@@ -186,15 +248,21 @@ def test_state_changes_are_post_only(client_for, users, world):
         response = client.get(url_of(case, world))
         assert response.status_code == 405, name
         assert state(client) == before, name
-    supervisor = client_for("supervisor")
-    before = state(supervisor)
-    assert supervisor.get(reverse("aliases:request_new")).status_code == 200
-    assert state(supervisor) == before
 
 
 @pytest.mark.parametrize("name", list(CASES))
-def test_post_without_a_valid_token_is_refused_and_changes_nothing(users, world, name):
+def test_post_without_a_valid_token_is_refused_and_changes_nothing(request, users, world, name):
     case = CASES[name]
+    if case.vicidial_alias:
+        vicidial_db = request.getfixturevalue("vicidial_db")
+        vicidial_db.add_alias(case.vicidial_alias, "CSRF probe", "1001")
+        request.getfixturevalue("settings").VICIDIAL_DB_URL = vicidial_db.url
+    if case.settled_by_database:
+        vicidial_db = request.getfixturevalue("vicidial_db")
+        vicidial_db.add_alias("unknown_1", "Sales desk", "cc100")
+        request.getfixturevalue("settings").VICIDIAL_DB_URL = vicidial_db.url
+        long_ago = timezone.now() - timedelta(hours=1)
+        world["unverified"].calls.update(started_at=long_ago, finished_at=long_ago)
     client = csrf_client(case, users)
     url, data = url_of(case, world), case.data(world)
     token = fresh_token(client, case)  # also sets the CSRF cookie, as a browser would have it

@@ -244,7 +244,7 @@ def write(tmp_path: Path, content: str | bytes, name: str = "phones.csv") -> str
 def test_command_prints_a_summary(db, tmp_path):
     out, err = call(write(tmp_path, GOOD))
 
-    assert out.strip() == "3 row(s) read: 3 created, 0 updated, 0 unchanged."
+    assert out.strip() == "Catalogue of default: 3 row(s) read: 3 created, 0 updated, 0 unchanged."
     assert err == ""
     assert imported_events().get().changes["file"] == "phones.csv"
 

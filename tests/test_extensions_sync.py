@@ -2,10 +2,7 @@
 
 import io
 import secrets
-from collections.abc import Iterator
-from dataclasses import dataclass
 
-import pymysql
 import pytest
 from django.core.management import CommandError, call_command
 
@@ -14,73 +11,11 @@ from aliases.models import AuditEvent, Extension
 from aliases.services.extensions import extensions_sync_from_vicidial
 from aliases.vicidial_db import VicidialDatabase, VicidialDatabaseError
 
-MARIADB = {"host": "127.0.0.1", "port": 3306, "user": "root", "password": ""}
-
-PHONES_TABLE = """
-CREATE TABLE phones (
-    extension VARCHAR(100) NOT NULL,
-    server_ip VARCHAR(15) NOT NULL,
-    login VARCHAR(20),
-    protocol ENUM('SIP','Zap','IAX2','EXTERNAL') DEFAULT 'SIP',
-    UNIQUE KEY extenserver (extension, server_ip)
-)
-"""
-
-
-@dataclass
-class Vicidial:
-    admin: pymysql.connections.Connection
-    database: str
-    url: str
-    password: str
-
-    def add_phone(self, login: str, extension: str, protocol: str = "SIP", server_ip: str = ""):
-        with self.admin.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO `{self.database}`.phones (login, extension, protocol, server_ip) "  # noqa: S608
-                "VALUES (%s, %s, %s, %s)",
-                (login, extension, protocol, server_ip or "10.0.0.5"),
-            )
-
-    def remove_phone(self, login: str) -> None:
-        with self.admin.cursor() as cursor:
-            cursor.execute(f"DELETE FROM `{self.database}`.phones WHERE login = %s", (login,))  # noqa: S608
-
 
 @pytest.fixture
-def vicidial() -> Iterator[Vicidial]:
-    """A database of its own per test, read through an account that may only SELECT."""
-    try:
-        admin = pymysql.connect(**MARIADB, autocommit=True, connect_timeout=3)
-    except pymysql.MySQLError as error:
-        pytest.fail(
-            f"The sync tests need MariaDB on 127.0.0.1:3306 (root, empty password): {error}. "
-            "Start it with: start-stop-daemon --start --oknodo --background "
-            "--exec /usr/sbin/mariadbd",
-            pytrace=False,
-        )
-    suffix = secrets.token_hex(6)
-    database = f"portal_test_vicidial_{suffix}"
-    user = f"portal_ro_{suffix}"
-    password = "Pw-" + secrets.token_urlsafe(12)
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(f"CREATE DATABASE `{database}`")
-            cursor.execute(f"USE `{database}`")
-            cursor.execute(PHONES_TABLE)
-            cursor.execute("CREATE USER %s@'%%' IDENTIFIED BY %s", (user, password))
-            cursor.execute(f"GRANT SELECT ON `{database}`.phones TO %s@'%%'", (user,))
-        yield Vicidial(
-            admin=admin,
-            database=database,
-            url=f"mysql://{user}:{password}@127.0.0.1:3306/{database}",
-            password=password,
-        )
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(f"DROP DATABASE IF EXISTS `{database}`")
-            cursor.execute("DROP USER IF EXISTS %s@'%%'", (user,))
-        admin.close()
+def vicidial(vicidial_db):
+    """VICIdial's database, read through an account that may only SELECT."""
+    return vicidial_db
 
 
 def catalogue() -> dict[str, tuple[str, str, str, bool]]:

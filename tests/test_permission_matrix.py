@@ -18,6 +18,7 @@ from django.urls import URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
 
 from aliases.models import (
+    Alias,
     AliasRequest,
     AuditDigest,
     AuditEvent,
@@ -27,6 +28,7 @@ from aliases.models import (
 )
 
 from .base import submit
+from .inventory_helpers import adopted_alias
 
 PERSONAS = ("anonymous", "supervisor", "admin", "auditor", "outsider")
 
@@ -64,11 +66,19 @@ PORTAL = {
     "request_cancel":    ((405, LOGIN),  (405, MOVED), (405, 403),   (405, 403),   (405, 403)),
     "request_retry":     ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
     "request_settle":    ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
+    "request_verify_db": ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
     "vicidial_resume":   ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
     "audit_list":        ((LOGIN, 405),  (403, 405),   (200, 405),   (200, 405),   (403, 405)),
     "audit_export":      ((LOGIN, 405),  (403, 405),   (403, 405),   (200, 405),   (403, 405)),
     "extension_lookup":  ((LOGIN, 405),  (403, 405),   (MOVED, 405), (MOVED, 405), (403, 405)),
     "extension_history": ((LOGIN, 405),  (403, 405),   (200, 405),   (200, 405),   (403, 405)),
+    "inventory":         ((LOGIN, 405),  (200, 405),   (200, 405),   (200, 405),   (403, 405)),
+    "alias_detail":      ((LOGIN, 405),  (200, 405),   (200, 405),   (200, 405),   (403, 405)),
+    "alias_change":      ((LOGIN, LOGIN), (200, FORM),  (200, FORM),  (403, 403),   (403, 403)),
+    "alias_disable":     ((LOGIN, LOGIN), (200, FORM),  (200, FORM),  (403, 403),   (403, 403)),
+    "alias_enable":      ((LOGIN, LOGIN), (200, FORM),  (200, FORM),  (403, 403),   (403, 403)),
+    "drift":             ((LOGIN, 405),  (403, 405),   (200, 405),   (200, 405),   (403, 405)),
+    "drift_adopt":       ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
 }
 EXPECTED = {
     **{f"aliases:{name}": row for name, row in PORTAL.items()},
@@ -91,10 +101,13 @@ EXPECTED = {
     "admin:app_list auth":        staff_only((404, 404), (404, 404)),
     "admin:app_list axes":        staff_only((404, 404), (404, 404)),
     "admin/(?P<url>.*)$":         staff_only((404, 404), (404, 404)),
+    # Adopting from VICIdial: admins (may_adopt); auditors only read the inventory.
+    "admin:aliases_alias_adopt":  staff_only((200, FORM), (403, 403)),
 }
 
 # The per-model admin URLs follow one rule per kind of model admin.
 ADMIN_MODELS = {
+    "aliases.alias": "read_only",
     "aliases.aliasrequest": "read_only_with_actions",
     "aliases.vicidialcall": "read_only",
     "aliases.extension": "read_only",
@@ -226,6 +239,7 @@ def objects(users):
         username="auditor", get_data="", post_data="", failures_since_start=1, **common
     )
     return {
+        "aliases.alias": adopted_alias("matrix_alias", ["1001"]).pk,
         "aliases.aliasrequest": pending.pk,
         "aliases.vicidialcall": call.pk,
         "aliases.extension": Extension.objects.get().pk,
@@ -243,7 +257,7 @@ def concrete_url(key: str, route: str, objects: dict[str, int]) -> str:
     pending = objects["aliases.aliasrequest"]
     model = admin_model_of(route)
     values = {
-        "pk": pending,
+        "pk": objects["aliases.alias"] if key.startswith("aliases:alias_") else pending,
         "login": "1001",
         "fmt": "csv",
         "id": objects["auth.user"],
@@ -284,6 +298,9 @@ def post_data(key: str, route: str, objects: dict[str, int]) -> tuple[dict, dict
         "aliases:request_reject": ({"note": "Not needed."}, {"note": ""}),
         "aliases:request_retry": ({"note": "Again."}, {"note": "Again."}),  # pending: refused
         "aliases:request_settle": ({"done_in_vicidial": "yes", "note": "Checked."}, {}),
+        "aliases:alias_change": ({**new_request, "alias_name": "Matrix change"}, {}),
+        "aliases:alias_disable": (new_request, {}),
+        "aliases:alias_enable": (new_request, {}),
     }
     if key in portal:
         return portal[key]
@@ -331,6 +348,7 @@ def snapshot() -> tuple:
         get_user_model().groups.through.objects.count(),
         Group.permissions.through.objects.count(),
         list(Extension.objects.order_by("pk").values_list("login", "extension")),
+        list(Alias.objects.order_by("pk").values_list("alias_id", "alias_name", "state")),
         # Not AccessLog: axes adds a row for every log-in, the test's own included.
         AccessAttempt.objects.count(),
         AccessFailureLog.objects.count(),
@@ -443,10 +461,13 @@ def test_another_supervisors_request_looks_like_a_missing_one(client_for, object
     missing = AliasRequest.objects.order_by("-pk").first().pk + 1000
     intruder = client_for("supervisor2")
     before = snapshot()
+    # Requests only: every inventory viewer sees every alias, whoever asked for it.
     routes = [
-        route for key, route in ALL_KEYS if key.startswith("aliases:") and "<int:pk>" in route
+        route
+        for key, route in ALL_KEYS
+        if key.startswith("aliases:") and route.startswith("requests/<int:pk>/")
     ]
-    assert len(routes) == 6
+    assert len(routes) == 7
     for route in routes:
         for method in ("GET", "POST"):
             probe = {"note": "mine now", "done_in_vicidial": "yes"}

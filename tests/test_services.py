@@ -18,11 +18,19 @@ def test_submit_stores_one_row_per_login_in_order(users):
     assert RequestedLogin.objects.filter(login__lower="cc100").count() == 1
 
 
-@pytest.mark.parametrize("persona", ["admin", "auditor", "outsider"])
-def test_only_supervisors_submit(users, persona):
+@pytest.mark.parametrize("persona", ["auditor", "outsider"])
+def test_only_supervisors_and_admins_submit(users, persona):
     with pytest.raises(PermissionDenied):
         submit(users[persona])
     assert not AliasRequest.objects.exists()
+
+
+def test_an_admin_may_ask_but_another_admin_decides(users):
+    asked = submit(users["admin"])
+    with pytest.raises(FourEyesViolation):
+        services.alias_request_approve(request_id=asked.pk, actor=users["admin"])
+    rejected = services.alias_request_reject(request_id=asked.pk, actor=users["admin2"], note="No.")
+    assert rejected.status == AliasRequest.Status.REJECTED
 
 
 def test_submit_revalidates_even_without_a_form(users):

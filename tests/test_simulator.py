@@ -74,8 +74,8 @@ def golden_params() -> list:
     ]
 
 
-def fixture_state(setup: Setup) -> SimulatorState:
-    state = SimulatorState(strict_sql=setup.strict_sql)
+def fixture_state(setup: Setup, db_url: str | None = None) -> SimulatorState:
+    state = SimulatorState(strict_sql=setup.strict_sql, db_url=db_url)
     state.add_user("6666", "1234", **setup.user_6666)
     state.add_user("7777", "1234", user_level=7)
     for phone in DEMO_PHONES:

@@ -5,7 +5,13 @@ rules (roles, four-eyes, one live request per alias ID, exactly-once approval) h
 wherever an action starts.
 """
 
+from .adopt import aliases_adopt
 from .circuit import vicidial_circuit, vicidial_circuit_reset, vicidial_circuits_open
+from .db_verification import (
+    alias_request_verify_from_database,
+    alias_requests_verify_from_database,
+)
+from .drift import drift_check, drift_compare
 from .requests import (
     alias_change_submit,
     alias_disable_submit,
@@ -31,7 +37,12 @@ __all__ = [
     "alias_request_retry",
     "alias_request_settle",
     "alias_request_submit",
+    "alias_request_verify_from_database",
     "alias_requests_reconcile_inflight",
+    "alias_requests_verify_from_database",
+    "aliases_adopt",
+    "drift_check",
+    "drift_compare",
     "vicidial_circuit",
     "vicidial_circuit_reset",
     "vicidial_circuits_open",

@@ -1,8 +1,9 @@
 """Keeping the extension catalogue in step with VICIdial's phones.
 
 Two ways in: a CSV file kept by an admin (parsed in extension_csv.py), and a read-only look at
-VICIdial's own `phones` table (vicidial_db.py). Both match catalogue rows by login without
-regard to letter case, as VICIdial does.
+VICIdial's own `phones` table (vicidial_db.py). Each VICIdial server has a catalogue of its
+own: both ways write one server's rows and never touch another's. Rows are matched by login
+without regard to letter case, as VICIdial does.
 """
 
 from collections.abc import Iterable
@@ -14,7 +15,15 @@ from django.utils import timezone
 
 from ..audit import AuditContext, EventType, record
 from ..models import Extension
-from ..vicidial_db import Phone, VicidialDatabase, fetch_phones
+from ..vicidial.servers import (
+    DEFAULT_SERVER,
+    UnknownServer,
+    server_label,
+    server_names,
+    setting_name,
+    vicidial_server,
+)
+from ..vicidial_db import Phone, VicidialDatabase, VicidialDatabaseError, fetch_phones
 from .extension_csv import RowError, read_csv
 
 # One event names the logins it touched; past this it would carry the whole catalogue.
@@ -43,6 +52,7 @@ class ImportReport:
 @dataclass
 class SyncReport:
     source: str
+    server: str = DEFAULT_SERVER
     created: int = 0
     updated: int = 0
     unchanged: int = 0
@@ -52,7 +62,7 @@ class SyncReport:
 
 
 def _upsert(
-    wanted: Iterable[dict[str, Any]], existing: dict[str, Extension]
+    wanted: Iterable[dict[str, Any]], existing: dict[str, Extension], *, server: str
 ) -> tuple[list[Extension], list[Extension], int]:
     """Create or update one row per entry; returns (created, updated, unchanged count).
 
@@ -63,7 +73,7 @@ def _upsert(
     for values in wanted:
         current = existing.get(values["login"].lower())
         if current is None:
-            created.append(Extension(**values))
+            created.append(Extension(server=server, **values))
             continue
         changed = [name for name, value in values.items() if getattr(current, name) != value]
         for name in changed:
@@ -86,8 +96,21 @@ def _save_changed(rows: list[Extension], fields: set[str]) -> None:
     Extension.objects.bulk_update(rows, sorted(fields), batch_size=500)
 
 
-def _catalogue_for_update() -> dict[str, Extension]:
-    return {row.login.lower(): row for row in Extension.objects.select_for_update()}
+def _catalogue_for_update(server: str) -> dict[str, Extension]:
+    rows = Extension.objects.select_for_update().filter(server=server)
+    return {row.login.lower(): row for row in rows}
+
+
+def _configured(server: str) -> str:
+    if server not in server_names():
+        raise UnknownServer(f"No VICIdial server is configured under the name {server!r}.")
+    return server
+
+
+def _named(server: str) -> str:
+    """How audit reasons name a server: its label, and its name when they differ."""
+    label = server_label(server)
+    return label if label == server else f"{label} ({server})"
 
 
 def _counted(counts: dict[str, int]) -> str:
@@ -121,15 +144,19 @@ def extensions_import_csv(
     skip_invalid: bool = False,
     file_name: str = "",
     context: AuditContext | None = None,
+    server: str = DEFAULT_SERVER,
 ) -> ImportReport:
-    """Upsert the catalogue from CSV text; nothing is written if a row is invalid, unless
-    `skip_invalid`, which writes the valid rows and reports the others."""
+    """Upsert the server's catalogue from CSV text; nothing is written if a row is invalid,
+    unless `skip_invalid`, which writes the valid rows and reports the others."""
+    _configured(server)
     valid, errors, data_rows = read_csv(stream)
     report = ImportReport(errors=errors, rows=data_rows)
     if errors and not skip_invalid:
         return report
     with transaction.atomic():
-        created, updated, report.unchanged = _upsert(valid, _catalogue_for_update())
+        created, updated, report.unchanged = _upsert(
+            valid, _catalogue_for_update(server), server=server
+        )
         report.created, report.updated = len(created), len(updated)
         report.written = bool(created or updated)
         if report.written:
@@ -144,8 +171,14 @@ def extensions_import_csv(
                 touched=[row.login for row in created + updated],
                 context=context or AuditContext.system("manage.py import_extensions"),
                 outcome="imported",
-                reason=f"CSV import {file_name or '(unnamed stream)'}: {_counted(counts)}",
-                changes={"source": "csv", **({"file": file_name} if file_name else {}), **counts},
+                reason=f"CSV import {file_name or '(unnamed stream)'} into the catalogue of "
+                f"{_named(server)}: {_counted(counts)}",
+                changes={
+                    "source": "csv",
+                    "server": server,
+                    **({"file": file_name} if file_name else {}),
+                    **counts,
+                },
             )
     return report
 
@@ -179,20 +212,28 @@ def _phones_to_catalogue(phones: list[Phone], report: SyncReport) -> list[dict[s
 
 
 def extensions_sync_from_vicidial(
-    *, db_url: str, context: AuditContext | None = None
+    *, db_url: str = "", server: str = DEFAULT_SERVER, context: AuditContext | None = None
 ) -> SyncReport:
-    """Mirror VICIdial's `phones` into the catalogue, reading VICIdial and never writing to it.
+    """Mirror one server's `phones` into its catalogue, reading VICIdial, never writing to it.
 
-    Logins gone from VICIdial stay in the catalogue, marked unknown: history points at them.
+    `db_url` defaults to the server's configured database. Logins gone from VICIdial stay in
+    the catalogue, marked unknown: history points at them.
     """
+    _configured(server)
+    db_url = db_url or vicidial_server(server).db_url
+    if not db_url:
+        raise VicidialDatabaseError(
+            f"No database is configured for the VICIdial server {server!r}: "
+            f"set {setting_name(server, 'DB_URL')} or pass a database URL."
+        )
     target = VicidialDatabase.from_url(db_url)
     phones = fetch_phones(target)
-    report = SyncReport(source=str(target))
+    report = SyncReport(source=str(target), server=server)
     in_vicidial = {login.lower() for login, *_ in phones if login}
     with transaction.atomic():
-        catalogue = _catalogue_for_update()
+        catalogue = _catalogue_for_update(server)
         created, updated, report.unchanged = _upsert(
-            _phones_to_catalogue(phones, report), catalogue
+            _phones_to_catalogue(phones, report), catalogue, server=server
         )
         gone = [
             row
@@ -220,7 +261,12 @@ def extensions_sync_from_vicidial(
                 touched=[row.login for row in created + updated + gone],
                 context=context or AuditContext.system("manage.py sync_extensions"),
                 outcome="synced",
-                reason=f"VICIdial sync from {target}: {_counted(counts)}",
-                changes={"source": str(target), "skipped_phones": len(report.warnings), **counts},
+                reason=f"VICIdial sync of {_named(server)} from {target}: {_counted(counts)}",
+                changes={
+                    "source": str(target),
+                    "server": server,
+                    "skipped_phones": len(report.warnings),
+                    **counts,
+                },
             )
     return report

@@ -62,8 +62,9 @@ def refusal_explained(alias_request: AliasRequest, reason: str) -> str:
         )
     if kind == Kind.ENABLE and ALREADY_EXISTS in reason:
         return (
-            f"VICIdial already holds alias {alias} although the portal has it disabled: the two "
-            f"disagree (drift). Nothing was changed ({reason}). Compare them on the drift page."
+            f"VICIdial already holds alias {alias}, so it was not created again: the portal "
+            f"and VICIdial disagree (drift). Nothing was changed ({reason}). Compare them on "
+            "the drift page."
         )
     if kind in (Kind.CHANGE, Kind.DISABLE) and DOES_NOT_EXIST in reason:
         return (

@@ -6,6 +6,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from .. import preflight
 from ..audit import AuditContext, EventType, record
 from ..errors import (
     AliasAlreadyListed,
@@ -13,17 +14,20 @@ from ..errors import (
     DuplicateSubmission,
     FourEyesViolation,
     InvalidTransition,
+    NoVicidialDatabase,
 )
 from ..models import Alias, AliasRequest, Extension, RequestedLogin
 from ..predicates import cancels_request, is_decider, is_requester, may_cancel_own, may_submit
 from ..validators import parse_phone_logins, validate_alias_id, validate_alias_name
 from ..vicidial import VicidialClient
 from ..vicidial.servers import DEFAULT_SERVER, server_label, server_names
+from ..vicidial_db import VicidialAliasRow, fetch_alias
 from .calls import carry_out_in_vicidial, vicidial_client_ready
 from .circuit import ensure_vicidial_calls_allowed
 from .inventory import alias_lookup
 from .permissions import require
 from .transitions import lock_request, transition
+from .vicidial_reads import server_database
 
 Status = AliasRequest.Status
 Kind = AliasRequest.Kind
@@ -132,19 +136,36 @@ def alias_change_submit(
     justification: str,
     submission_token: UUID | None = None,
     context: AuditContext | None = None,
+    from_vicidial: bool = False,
 ) -> AliasRequest:
-    """Ask to change an active alias's name and/or phone logins (update_phone_alias)."""
+    """Ask to change an active alias's name and/or phone logins (update_phone_alias).
+
+    `from_vicidial` (a drift fix): the "before" is what VICIdial's database holds, read here,
+    so the change sends whatever differs from VICIdial rather than from the inventory.
+    """
     require(requester, may_submit, "request phone alias changes")
     alias = _listed_alias(alias_pk, state=Alias.State.ACTIVE, doing="changed")
     logins = _validated_logins(phone_logins)
     validate_alias_name(alias_name)
     justification = _require_justification(justification)
-    before = alias.logins_in_order()
-    if alias_name == alias.alias_name and sorted(map(str.lower, logins)) == sorted(
-        map(str.lower, before)
+    if from_vicidial:
+        held = _held_in_vicidial(alias)
+        if held is None:
+            raise InvalidTransition(
+                f"VICIdial's database has no alias {alias.alias_id!r} on "
+                f"{server_label(alias.server)}, so a change would fail there. Ask to enable "
+                "it instead: that creates it in VICIdial again. Nothing was requested."
+            )
+        previous = (held.alias_name, held.logins)
+        now_holds = "what VICIdial holds now"
+    else:
+        previous = (alias.alias_name, alias.logins_in_order())
+        now_holds = "what the alias has now"
+    if alias_name == previous[0] and sorted(map(str.lower, logins)) == sorted(
+        map(str.lower, previous[1])
     ):
         raise ValidationError(
-            "Nothing would change: the name and the phone logins are what the alias has now "
+            f"Nothing would change: the name and the phone logins are {now_holds} "
             "(VICIdial ignores letter case and order in logins).",
             code="no_change",
         )
@@ -158,7 +179,13 @@ def alias_change_submit(
         justification=justification,
         submission_token=submission_token,
         context=context,
+        previous=previous if from_vicidial else None,
     )
+
+
+def _held_in_vicidial(alias: Alias) -> VicidialAliasRow | None:
+    """VICIdial's own row of the alias, read through the server's read-only database."""
+    return fetch_alias(server_database(alias.server), alias.alias_id)
 
 
 def alias_disable_submit(
@@ -195,9 +222,12 @@ def alias_enable_submit(
     context: AuditContext | None = None,
 ) -> AliasRequest:
     """Ask to put a disabled alias back: created in VICIdial again from what the inventory
-    kept of it."""
+    kept of it. An active alias qualifies too when VICIdial's database shows it missing
+    (drift: someone deleted it there), and only then."""
     require(requester, may_submit, "request phone alias changes")
-    alias = _listed_alias(alias_pk, state=Alias.State.DISABLED, doing="enabled")
+    alias = _listed_alias(alias_pk, state=None, doing="enabled")
+    if alias.is_active:
+        _ensure_missing_in_vicidial(alias)
     justification = _require_justification(justification)
     _ensure_token_unspent(submission_token, requester)
     return _create_request(
@@ -212,6 +242,24 @@ def alias_enable_submit(
     )
 
 
+def _ensure_missing_in_vicidial(alias: Alias) -> None:
+    refused = (
+        f"Alias {alias.alias_id!r} is active; it cannot be enabled unless VICIdial's database "
+        "shows it missing"
+    )
+    try:
+        held = _held_in_vicidial(alias)
+    except NoVicidialDatabase as error:
+        raise InvalidTransition(
+            f"{refused}, and the portal cannot read that database: {error} Nothing was requested."
+        ) from None
+    if held is not None:
+        raise InvalidTransition(
+            f"{refused}, and that database holds it. Nothing was requested; ask for a change "
+            "if it should ring other phones."
+        )
+
+
 def _create_request(
     *,
     kind: str,
@@ -224,11 +272,17 @@ def _create_request(
     alias: Alias | None = None,
     server: str = "",
     alias_id: str = "",
+    previous: tuple[str, list[str]] | None = None,
 ) -> AliasRequest:
+    """`previous`: the name and logins the request starts from, when not the inventory's
+    (a change made from what VICIdial's database holds)."""
     server = alias.server if alias else server
     alias_id = alias.alias_id if alias else alias_id
-    previous_name = alias.alias_name if alias else ""
-    previous_logins = alias.logins_in_order() if alias else []
+    if previous is not None:
+        previous_name, previous_logins = previous[0], list(previous[1])
+    else:
+        previous_name = alias.alias_name if alias else ""
+        previous_logins = alias.logins_in_order() if alias else []
     _ensure_no_live_request(server, alias_id)
     try:
         with transaction.atomic():
@@ -264,6 +318,8 @@ def _create_request(
                 # Hashed here: the request row can be edited, the event cannot.
                 "justification": [None, alias_request.justification],
             }
+            if previous is not None:
+                changes["previous_from"] = "vicidial_database"
             record(
                 event_type=EventType.REQUEST_CREATED,
                 actor=requester,
@@ -315,6 +371,7 @@ def _decide(
     actor: AbstractBaseUser,
     note: str,
     context: AuditContext | None,
+    changes: dict | None = None,
 ) -> None:
     alias_request.decided_by = actor
     alias_request.decided_at = timezone.now()
@@ -326,7 +383,7 @@ def _decide(
         actor=actor,
         context=context,
         reason=alias_request.decision_note,
-        changes={"decided_by": [None, actor.get_username()]},
+        changes={"decided_by": [None, actor.get_username()], **(changes or {})},
     )
 
 
@@ -362,6 +419,9 @@ def alias_request_approve(
     server = request_server(request_id)
     # Built and checked before the approval commits: a bad configuration refuses it.
     client = vicidial_client_ready(client, server=server, reference=str(request_id))
+    # Before the transaction (it may read VICIdial's database): the checks the approver was
+    # shown, kept in the approval's event. A failing one warns; it does not refuse.
+    checks = _preflight_record(request_id)
     with transaction.atomic():
         alias_request = _lock_pending(request_id)
         if is_requester(actor, alias_request):
@@ -376,10 +436,18 @@ def alias_request_approve(
             actor=actor,
             note=note,
             context=context,
+            changes={"preflight": checks},
         )
     return carry_out_in_vicidial(
         alias_request=alias_request, actor=actor, client=client, context=context
     )
+
+
+def _preflight_record(request_id: int) -> list[dict]:
+    pending = AliasRequest.objects.filter(pk=request_id, status=Status.PENDING).first()
+    if pending is None:
+        return []  # _lock_pending says why
+    return [check.as_record() for check in preflight.preflight_checks(pending)]
 
 
 def alias_request_reject(

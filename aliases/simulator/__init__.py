@@ -9,6 +9,7 @@ from .server import VicidialSimulator
 from .state import (
     API_PATH,
     DEMO_PHONES,
+    EAST_DEMO_PHONES,
     LOCK_ATTEMPTS,
     LOCK_SECONDS,
     MAX_FAULT_DELAY,
@@ -19,18 +20,23 @@ from .state import (
     SimPhone,
     SimulatorState,
     SimUser,
+    demo_phones,
     demo_state,
     php_warnings,
     php_warnings_stream,
     vicidial_filtered,
 )
+from .store import MariaDBStore, MemoryStore, StoreError
 
 __all__ = [
     "API_PATH",
     "DEMO_PHONES",
+    "EAST_DEMO_PHONES",
     "LOCK_ATTEMPTS",
     "LOCK_SECONDS",
     "MAX_FAULT_DELAY",
+    "MariaDBStore",
+    "MemoryStore",
     "PROTOCOLS",
     "Fault",
     "ReceivedRequest",
@@ -38,7 +44,9 @@ __all__ = [
     "SimPhone",
     "SimUser",
     "SimulatorState",
+    "StoreError",
     "VicidialSimulator",
+    "demo_phones",
     "demo_state",
     "php_warnings",
     "php_warnings_stream",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from datetime import UTC, datetime
 
@@ -16,6 +15,7 @@ from .state import (
     SimUser,
     vicidial_filtered,
 )
+from .store import StoreError
 
 
 def answer(state: SimulatorState, params: Mapping[str, str], *, client_ip: str) -> tuple[int, str]:
@@ -36,7 +36,7 @@ def answer(state: SimulatorState, params: Mapping[str, str], *, client_ip: str) 
             return 418, COFFEE_BODY
         try:
             return 200, _authorised_answer(state, function, value, client_ip)
-        except _StrictSqlRefusal:
+        except (_StrictSqlRefusal, StoreError):
             return 500, ""
 
 
@@ -107,9 +107,9 @@ def _add_alias(state: SimulatorState, account: SimUser, user: str, value: dict[s
     if unknown is not None:
         return f"{error} PHONE DOES NOT EXIST: |{user}|{unknown}\n"
     row = _stored_row(state, alias_id=alias_id, alias_name=alias_name, logins_list=logins)
-    if row["alias_id"].lower() in state.aliases:
+    if state.store.alias(row["alias_id"]) is not None:
         raise _StrictSqlRefusal  # duplicate key after truncation fails in any SQL mode
-    state.aliases[row["alias_id"].lower()] = SimAlias(**row)
+    state.store.put_alias(SimAlias(**row))
     added = f"{user}|{alias_id}|{alias_name}|{logins}"
     return f"SUCCESS: add_phone_alias PHONE ALIAS HAS BEEN ADDED - {added}\n"
 
@@ -132,7 +132,7 @@ def _update_alias(state: SimulatorState, account: SimUser, user: str, value: dic
         if not account.ast_delete_phones:
             reason = "USER DOES NOT HAVE PERMISSION TO DELETE PHONE ALIASES"
             return f"{notice} {reason}: |{user}|0\n"
-        del state.aliases[alias_id.lower()]
+        state.store.delete_alias(alias_id)
         return f"{success} DELETED - {user}|{alias_id}\n"
     changes = {}
     if alias_name:
@@ -147,13 +147,15 @@ def _update_alias(state: SimulatorState, account: SimUser, user: str, value: dic
         changes["logins_list"] = logins
     if not changes:
         return f"{notice} NO UPDATES DEFINED: |{user}|\n"
-    state.aliases[alias_id.lower()] = dataclasses.replace(alias, **_stored_row(state, **changes))
+    state.store.update_alias(alias.alias_id, _stored_row(state, **changes))
     return f"{success} UPDATED - {user}|{alias_id}|\n"
 
 
 def _first_unknown_login(state: SimulatorState, logins: str) -> str | None:
     # Checked one by one, so an empty element ("cc100,") is a phone that does not exist.
-    unknown = (login for login in logins.split(",") if login.lower() not in state.phones)
+    unknown = (
+        login for login in logins.split(",") if not login or not state.store.has_phone(login)
+    )
     return next(unknown, None)
 
 

@@ -6,9 +6,12 @@ import dataclasses
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from .records import SimAlias, SimPhone
+from .store import MariaDBStore, MemoryStore
 
 API_PATH = "/vicidial/non_agent_api.php"
 CONTENT_TYPE = "text/html; charset=utf-8"
@@ -61,22 +64,6 @@ class SimUser:
 
 
 @dataclass(frozen=True)
-class SimPhone:
-    login: str
-    extension: str
-    protocol: str
-    server_ip: str
-
-
-@dataclass(frozen=True)
-class SimAlias:
-    alias_id: str
-    alias_name: str
-    logins_list: str
-    user_group: str = "---ALL---"
-
-
-@dataclass(frozen=True)
 class ReceivedRequest:
     method: str
     path: str
@@ -116,6 +103,21 @@ DEMO_PHONES = (
     SimPhone("2001", "2001", "IAX2", DEMO_SERVER_IP),
     SimPhone("2002", "2002", "EXTERNAL", DEMO_SERVER_IP),
 )
+# The demo's second server: some logins it shares with the first, some only it has.
+EAST_DEMO_SERVER_IP = "10.20.10.15"
+EAST_DEMO_PHONES = (
+    SimPhone("cc100", "cc100", "SIP", EAST_DEMO_SERVER_IP),
+    SimPhone("1001", "1001", "SIP", EAST_DEMO_SERVER_IP),
+    SimPhone("1002", "1002", "SIP", EAST_DEMO_SERVER_IP),
+    SimPhone("3001", "3001", "SIP", EAST_DEMO_SERVER_IP),
+    SimPhone("3002", "3002", "IAX2", EAST_DEMO_SERVER_IP),
+    SimPhone("3003", "3003", "EXTERNAL", EAST_DEMO_SERVER_IP),
+)
+
+
+def demo_phones(server: str) -> tuple[SimPhone, ...]:
+    """The phones the demo's simulator for `server` has (the first server's for any other)."""
+    return EAST_DEMO_PHONES if server == "east" else DEMO_PHONES
 
 
 def php_warnings_stream(size: int) -> Iterator[bytes]:
@@ -147,11 +149,14 @@ class SimulatorState:
         strict_sql: bool = True,
         allowed_ips: set[str] | None = None,
         clock: Callable[[], float] = time.time,
+        db_url: str | None = None,
     ) -> None:
         self.lock = threading.RLock()
         self.users: dict[str, SimUser] = {}  # keys lower-cased: MySQL compares them that way
-        self.phones: dict[str, SimPhone] = {}
-        self.aliases: dict[str, SimAlias] = {}
+        # Phones and aliases live in VICIdial's tables when given a MariaDB (mysql://) URL.
+        self.store: MemoryStore | MariaDBStore = (
+            MariaDBStore(db_url, strict_sql=strict_sql) if db_url else MemoryStore()
+        )
         self.requests_received: list[ReceivedRequest] = []
         self.strict_sql = strict_sql
         self.allowed_ips = allowed_ips
@@ -181,18 +186,32 @@ class SimulatorState:
             raise ValueError(f"protocol must be one of {PROTOCOLS}")
         phone = SimPhone(login, extension or login, protocol, server_ip)
         with self.lock:
-            self.phones[login.lower()] = phone
+            self.store.put_phone(phone)
         return phone
 
     def add_alias(self, alias_id: str, alias_name: str, logins_list: str) -> SimAlias:
         alias = SimAlias(alias_id, alias_name, logins_list)
         with self.lock:
-            self.aliases[alias_id.lower()] = alias
+            self.store.put_alias(alias)
         return alias
 
     def alias(self, alias_id: str) -> SimAlias | None:
         with self.lock:
-            return self.aliases.get(alias_id.lower())
+            return self.store.alias(alias_id)
+
+    @property
+    def phones(self) -> MutableMapping[str, SimPhone]:
+        """By lower-cased login."""
+        return self.store.phones
+
+    @property
+    def aliases(self) -> MutableMapping[str, SimAlias]:
+        """By lower-cased alias ID."""
+        return self.store.aliases
+
+    def close(self) -> None:
+        """Let go of the database connection, if any."""
+        self.store.close()
 
     def inject(self, fault: Fault | None) -> None:
         """Misbehave from the next request on; None clears it."""
@@ -202,7 +221,7 @@ class SimulatorState:
     def reset(self) -> None:
         """Forget aliases, requests, faults and login history; keep users, phones, settings."""
         with self.lock:
-            self.aliases.clear()
+            self.store.clear_aliases()
             self.requests_received.clear()
             self.fault = None
             for account in self.users.values():
@@ -220,15 +239,24 @@ class SimulatorState:
 
 
 def demo_state(
-    *, user: str | None = None, password: str | None = None, strict_sql: bool = True
+    *,
+    user: str | None = None,
+    password: str | None = None,
+    strict_sql: bool = True,
+    db_url: str | None = None,
+    phones: Sequence[SimPhone] = DEMO_PHONES,
 ) -> SimulatorState:
-    """The demo phones and one API user, by default the portal's own VICIDIAL_API_USER/PASS."""
+    """The demo phones and one API user, by default the portal's own VICIDIAL_API_USER/PASS.
+
+    With `db_url` the phones are written to that MariaDB's `phones` table (replacing rows with
+    the same logins) and aliases already in its `phones_alias` are kept."""
     if user is None or password is None:
         from django.conf import settings
 
         user = settings.VICIDIAL_API_USER if user is None else user
         password = settings.VICIDIAL_API_PASS if password is None else password
-    state = SimulatorState(strict_sql=strict_sql)
+    state = SimulatorState(strict_sql=strict_sql, db_url=db_url)
     state.add_user(user, password)
-    state.phones.update((phone.login.lower(), phone) for phone in DEMO_PHONES)
+    for phone in phones:
+        state.store.put_phone(phone)
     return state

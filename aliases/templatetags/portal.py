@@ -85,6 +85,12 @@ def server_label(name: str) -> str:
     return servers.server_label(name)
 
 
+@register.simple_tag
+def several_servers() -> bool:
+    """Whether pages name the server of each row (with one server, nobody needs to know)."""
+    return servers.has_several_servers()
+
+
 @register.filter
 def server_setting(name: str, key: str) -> str:
     """The environment variable that configures `key` of the server, e.g. VICIDIAL_API_PASS."""

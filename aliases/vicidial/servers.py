@@ -38,6 +38,7 @@ KEYS = {
     "MAX_IN_FLIGHT": "VICIDIAL_MAX_IN_FLIGHT",
     "DB_URL": "VICIDIAL_DB_URL",
     "LABEL": "VICIDIAL_SERVER_LABEL",
+    "SETTLE_DELAY": "VICIDIAL_SETTLE_DELAY",
 }
 # Never inherited from `default`: another server with default's address or password would
 # send one server's credentials to another.
@@ -55,6 +56,8 @@ DEFAULTS = {
     "MAX_IN_FLIGHT": 1,
     "DB_URL": "",
     "LABEL": "",
+    # Empty: the server's TOTAL_DEADLINE plus a margin (services/db_verification.py).
+    "SETTLE_DELAY": "",
 }
 
 

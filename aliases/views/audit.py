@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
-from .. import predicates, selectors
+from .. import predicates, selectors, selectors_inventory
 from ..audit import CONTENT_KEYS, LINK_KEYS, AuditContext, EventType, export_line, record
 from ..forms import AuditFilterForm, EventCursorForm
 from ..models import AuditEvent
@@ -112,8 +112,10 @@ def extension_history(request: HttpRequest, login: str) -> HttpResponse:
     )
     context = {
         "login": login,
-        "extension": selectors.extension_by_login(login=login),
-        "mapped_aliases": selectors.aliases_mapped_to(login=login),
+        "extensions": selectors.extensions_by_login(login=login),
+        "ringing": selectors_inventory.aliases_ringing(login=login),
+        # Read from each server's database now: what really rings it, drift included.
+        "vicidial_ringing": selectors_inventory.vicidial_aliases_ringing(login=login),
         "cursor": cursor,
         "page": page,
         "filter_query": "",  # the extension is in the path

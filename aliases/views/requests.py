@@ -5,12 +5,15 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.html import format_html
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from .. import predicates, selectors, services
 from ..audit import AuditContext
-from ..errors import DuplicateSubmission, PortalError
+from ..errors import AliasAlreadyListed, DuplicateSubmission, PortalError
 from ..forms import AliasRequestForm, DecisionForm, RequestSearchForm, SettleForm
+from ..selectors_review import request_review
 from ..vicidial.servers import DEFAULT_SERVER, server_label
 from .access import get_request_for_user, role_required
 
@@ -69,6 +72,8 @@ def request_new(request: HttpRequest) -> HttpResponse:
         except DuplicateSubmission as error:
             messages.info(request, str(error))
             return redirect("aliases:request_detail", pk=error.request_id)
+        except AliasAlreadyListed as error:
+            form.add_error(None, _already_listed(error))
         except (PortalError, ValidationError) as error:
             form.add_error(None, error if isinstance(error, ValidationError) else str(error))
         else:
@@ -76,6 +81,12 @@ def request_new(request: HttpRequest) -> HttpResponse:
             return redirect("aliases:request_detail", pk=alias_request.pk)
     context = {"form": form, "catalogue": selectors.extension_catalogue()}
     return render(request, "aliases/request_form.html", context)
+
+
+def _already_listed(error: AliasAlreadyListed) -> str:
+    """The refusal, with the way forward: the alias's page, where it can be changed or enabled."""
+    url = reverse("aliases:alias_detail", args=[error.alias_pk])
+    return format_html('{} <a href="{}">Open the alias</a>.', str(error), url)
 
 
 @require_GET
@@ -88,8 +99,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "timeline": selectors.request_timeline(alias_request=alias_request),
         "can_see_history": predicates.may_read_audit.test(request.user),
         "decision_form": DecisionForm(),
-        "settle_form": SettleForm(),
+        "settle_form": SettleForm(kind=alias_request.kind),
         **predicates.offers(request.user, alias_request),
+        **request_review(alias_request=alias_request, user=request.user),
     }
     return render(request, "aliases/request_detail.html", context)
 

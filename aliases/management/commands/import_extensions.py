@@ -1,9 +1,11 @@
 from io import StringIO
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from aliases.services.extensions import ImportReport, extensions_import_csv
+from aliases.vicidial.servers import DEFAULT_SERVER, server_label
 
 
 def _decode(path: Path) -> str:
@@ -24,10 +26,10 @@ def _decode(path: Path) -> str:
 
 class Command(BaseCommand):
     help = (
-        "Import the extension catalogue from a CSV file with a header row: login, protocol "
-        "and optionally extension, description, server_ip, known_to_vicidial. Rows are "
-        "matched by login without regard to letter case. If any row is invalid, nothing is "
-        "imported unless --skip-invalid is given."
+        "Import a VICIdial server's extension catalogue from a CSV file with a header row: "
+        "login, protocol and optionally extension, description, server_ip, known_to_vicidial. "
+        "Rows are matched by login without regard to letter case. If any row is invalid, "
+        "nothing is imported unless --skip-invalid is given."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -37,18 +39,35 @@ class Command(BaseCommand):
             action="store_true",
             help="Import the valid rows and report the invalid ones instead of importing nothing.",
         )
-
-    def handle(self, *args, file: Path, skip_invalid: bool = False, **options) -> None:
-        report = extensions_import_csv(
-            stream=StringIO(_decode(file), newline=""),
-            skip_invalid=skip_invalid,
-            file_name=file.name,
+        parser.add_argument(
+            "--server",
+            default=DEFAULT_SERVER,
+            help="the VICIdial server whose catalogue the file is (a name from VICIDIAL_SERVERS, "
+            f"or {DEFAULT_SERVER!r})",
         )
+
+    def handle(
+        self,
+        *args,
+        file: Path,
+        skip_invalid: bool = False,
+        server: str = DEFAULT_SERVER,
+        **options,
+    ) -> None:
+        try:
+            report = extensions_import_csv(
+                stream=StringIO(_decode(file), newline=""),
+                skip_invalid=skip_invalid,
+                file_name=file.name,
+                server=server,
+            )
+        except ImproperlyConfigured as error:
+            raise CommandError(str(error)) from None
         for error in report.errors:
             self.stderr.write(f"row {error.row}: {error.message}")
         if report.rejected:
             raise CommandError(self._rejection(report, skip_invalid))
-        self.stdout.write(self._summary(report))
+        self.stdout.write(f"Catalogue of {server_label(server)}: {self._summary(report)}")
 
     @staticmethod
     def _rejection(report: ImportReport, skip_invalid: bool) -> str:

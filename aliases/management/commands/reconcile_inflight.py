@@ -1,16 +1,18 @@
+import time
 from datetime import timedelta
 
 from django.core.management.base import BaseCommand, CommandError
 
 from aliases.audit import AuditContext
-from aliases.services import alias_requests_reconcile_inflight
+from aliases.services import alias_requests_reconcile_inflight, alias_requests_verify_from_database
 from aliases.services.calls import longest_live_call
 
 
 class Command(BaseCommand):
     help = (
         "Move requests left 'calling VICIdial' by a stopped process to 'needs verification', "
-        "so an admin checks VICIdial. Run it from cron every few minutes."
+        "so an admin checks VICIdial; then settle unknown outcomes from VICIdial's database "
+        "where the portal can read it. Run it from cron every few minutes, or with --every."
     )
 
     def add_arguments(self, parser):
@@ -24,8 +26,15 @@ class Command(BaseCommand):
                 "live call can take, from VICIDIAL_TOTAL_DEADLINE)."
             ),
         )
+        parser.add_argument(
+            "--every",
+            type=int,
+            default=None,
+            metavar="SECONDS",
+            help="Run again every SECONDS, until stopped (the demo's way of running it).",
+        )
 
-    def handle(self, *args, older_than: int | None, **options):
+    def handle(self, *args, older_than: int | None, every: int | None, **options):
         longest_call = longest_live_call()
         cutoff = longest_call if older_than is None else timedelta(seconds=older_than)
         if cutoff < longest_call:
@@ -33,12 +42,31 @@ class Command(BaseCommand):
                 f"--older-than must exceed {longest_call.total_seconds():.0f} s, the longest "
                 "a live call can take (three times VICIDIAL_TOTAL_DEADLINE)."
             )
-        settled = alias_requests_reconcile_inflight(
-            older_than=cutoff, context=AuditContext.system("manage.py reconcile_inflight")
-        )
+        if every is not None and every < 1:
+            raise CommandError("--every must be at least 1 second.")
+        try:
+            while True:
+                self._run_once(cutoff)
+                if every is None:
+                    return
+                time.sleep(every)
+        except KeyboardInterrupt:
+            self.stdout.write("Stopped.")
+
+    def _run_once(self, cutoff: timedelta) -> None:
+        context = AuditContext.system("manage.py reconcile_inflight")
+        settled = alias_requests_reconcile_inflight(older_than=cutoff, context=context)
         for alias_request in settled:
             self.stdout.write(
                 f"#{alias_request.pk} {alias_request.alias_id}: "
                 f"{alias_request.get_status_display().lower()}"
             )
         self.stdout.write(f"{len(settled)} stale request(s) moved out of calling VICIdial.")
+        # After the work above: a request it just moved waits out its settling delay first.
+        verified = alias_requests_verify_from_database(context=context)
+        for alias_request in verified:
+            self.stdout.write(
+                f"#{alias_request.pk} {alias_request.alias_id}: "
+                f"{alias_request.get_status_display().lower()}: {alias_request.outcome_reason}"
+            )
+        self.stdout.write(f"{len(verified)} request(s) checked in VICIdial's database.")

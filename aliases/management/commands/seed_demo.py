@@ -5,7 +5,9 @@ from django.core.management.base import BaseCommand, CommandError
 
 from aliases.models import Extension
 from aliases.roles import Role
-from aliases.simulator import DEMO_PHONES
+from aliases.simulator import demo_phones
+from aliases.simulator.demo import simulated
+from aliases.vicidial.servers import vicidial_servers
 
 # Demo logins printed in the README; refused outside DEBUG so they never reach production.
 DEMO_USERS = [
@@ -35,16 +37,22 @@ class Command(BaseCommand):
             user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
             verb = "created" if created else "reset"
             self.stdout.write(f"{verb} {username} ({', '.join(r.label for r in roles)})")
-        # The simulator's phones, so the request form shows what each login is.
-        for phone in DEMO_PHONES:
-            Extension.objects.update_or_create(
-                login=phone.login,
-                defaults={
-                    "extension": phone.extension,
-                    "protocol": phone.protocol,
-                    "server_ip": phone.server_ip,
-                    "description": "demo phone",
-                    "known_to_vicidial": True,
-                },
-            )
-        self.stdout.write(f"{len(DEMO_PHONES)} demo phones in the extension catalogue")
+        # Each simulated server's phones in its catalogue, so the request form shows what
+        # each login is.
+        for server in vicidial_servers():
+            if not simulated(server):
+                continue
+            phones = demo_phones(server.name)
+            for phone in phones:
+                Extension.objects.update_or_create(
+                    server=server.name,
+                    login=phone.login,
+                    defaults={
+                        "extension": phone.extension,
+                        "protocol": phone.protocol,
+                        "server_ip": phone.server_ip,
+                        "description": "demo phone",
+                        "known_to_vicidial": True,
+                    },
+                )
+            self.stdout.write(f"{len(phones)} demo phones in the catalogue of {server.label}")

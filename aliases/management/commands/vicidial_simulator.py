@@ -1,9 +1,10 @@
 import signal
 import threading
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
-from aliases.simulator import DEMO_PHONES, VicidialSimulator, demo_state
+from aliases.simulator import DEMO_PHONES, StoreError, VicidialSimulator, demo_state
+from aliases.vicidial_db import VicidialDatabaseError
 
 
 class Command(BaseCommand):
@@ -25,9 +26,18 @@ class Command(BaseCommand):
             action="store_true",
             help="non-strict SQL mode: over-long values are truncated instead of HTTP 500",
         )
+        parser.add_argument(
+            "--db-url",
+            default="",
+            help="keep phones and aliases in VICIdial's tables in this MariaDB, e.g. "
+            "mysql://root@127.0.0.1:3306/vicidial_demo (database and tables made if missing)",
+        )
 
-    def handle(self, *args, host: str, port: int, lenient: bool, **options) -> None:
-        state = demo_state(strict_sql=not lenient)
+    def handle(self, *args, host: str, port: int, lenient: bool, db_url: str, **options) -> None:
+        try:
+            state = demo_state(strict_sql=not lenient, db_url=db_url or None)
+        except (StoreError, VicidialDatabaseError) as error:
+            raise CommandError(f"Cannot use the database for the simulator: {error}") from None
         simulator = VicidialSimulator(state, log=self.stdout.write).start(host=host, port=port)
         (api_user,) = state.users.values()
         phones = ", ".join(f"{phone.login} ({phone.protocol})" for phone in DEMO_PHONES)
@@ -36,6 +46,7 @@ class Command(BaseCommand):
             f"API user {api_user.user}; SQL mode {'lenient' if lenient else 'strict'}; "
             f"phones: {phones}. Quit with CONTROL-C."
         )
+        self.stdout.write(f"Phones and aliases kept in {state.store}.")
         if threading.current_thread() is threading.main_thread():
             # Stop on SIGTERM too: a script that starts it in the background may ignore SIGINT.
             signal.signal(signal.SIGTERM, lambda *_: self.stop_requested.set())
@@ -45,3 +56,4 @@ class Command(BaseCommand):
             pass
         finally:
             simulator.stop()
+            state.close()

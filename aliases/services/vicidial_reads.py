@@ -1,0 +1,25 @@
+"""Which servers the portal can read VICIdial's own database of, and how to reach one.
+
+Adoption, drift and changes made "from VICIdial" all start here, so a server without a
+database URL is refused with the same message wherever it is asked for.
+"""
+
+from ..errors import NoVicidialDatabase
+from ..vicidial.servers import raw_server_settings, server_label, server_names, setting_name
+from ..vicidial_db import VicidialDatabase
+
+
+def servers_with_database() -> list[str]:
+    return [name for name in server_names() if raw_server_settings(name)["DB_URL"]]
+
+
+def server_database(server: str) -> VicidialDatabase:
+    """The server's read-only database; NoVicidialDatabase when none is configured."""
+    db_url = raw_server_settings(server)["DB_URL"]
+    if not db_url:
+        raise NoVicidialDatabase(
+            f"VICIdial server {server_label(server)} has no database URL, so the portal cannot "
+            f"read what it holds. Set {setting_name(server, 'DB_URL')} to a read-only account "
+            "(SELECT on phones and phones_alias)."
+        )
+    return VicidialDatabase.from_url(db_url)

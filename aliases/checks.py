@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import checks
+from django.views.decorators.debug import sensitive_variables
 
 from .vicidial.client import MAX_REFERENCE_DIGITS, MIN_BODY_CAP, SOURCE_TAG, SOURCE_WIDTH
 from .vicidial.redaction import password_weakness
@@ -19,6 +20,7 @@ from .vicidial.servers import (
     server_names,
     setting_name,
 )
+from .vicidial_db import VicidialDatabase, VicidialDatabaseError
 
 # VICIdial deletes every other character from the password before comparing it.
 VICIDIAL_PASSWORD_CHARS = re.compile(r"[A-Za-z0-9_-]+")
@@ -72,6 +74,16 @@ def _server_settings(name: str, values: dict) -> list[checks.CheckMessage]:
                 id="aliases.E002",
             )
         )
+    if parts.query or parts.fragment or str(values["API_URL"]).endswith(("?", "#")):
+        # VICIdial lets query-string parameters win over the POST body: a user= or pass=
+        # there would override the configured ones, and the URL is shown and recorded.
+        problems.append(
+            checks.Error(
+                f"{setting('API_URL')} must not carry a query string or fragment; give "
+                "the address of non_agent_api.php only.",
+                id="aliases.E002",
+            )
+        )
     if not SOURCE_TAG.fullmatch(str(values["API_SOURCE"])):
         problems.append(
             checks.Error(
@@ -110,7 +122,30 @@ def _server_settings(name: str, values: dict) -> list[checks.CheckMessage]:
         )
     if len(numbers) == len(NUMBERS):
         problems += _call_limits(setting, numbers)
+    problems += _database_url(setting("DB_URL"), str(values["DB_URL"] or ""))
     return problems
+
+
+@sensitive_variables()
+def _database_url(setting: str, db_url: str) -> list[checks.CheckMessage]:
+    """A DB URL the driver cannot use would fail every read of it; say so at start-up, by
+    the setting's name (the URL holds the password, so neither is quoted)."""
+    if not db_url:
+        return []
+    try:
+        target = VicidialDatabase.from_url(db_url)
+    except VicidialDatabaseError as error:
+        return [checks.Error(f"{setting}: {error}", id="aliases.E012")]
+    if not target.password_is_sendable:
+        return [
+            checks.Error(
+                f"{setting} has a password the MySQL driver cannot send: it sends the "
+                "password as Latin-1, and this one holds other characters.",
+                hint="Give the read-only account a password of ASCII letters and digits.",
+                id="aliases.E012",
+            )
+        ]
+    return []
 
 
 # Per-server settings that are numbers, and how each is read.

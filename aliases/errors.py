@@ -45,3 +45,7 @@ class DuplicateSubmission(PortalError):
 
 class NoVicidialDatabase(PortalError):
     """The server has no read-only database URL, so the portal cannot see what VICIdial holds."""
+
+
+class UnknownVicidialServer(PortalError):
+    """A server name the settings do not list (a stale form, or one removed since)."""

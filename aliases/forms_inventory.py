@@ -46,4 +46,10 @@ class AliasDisableForm(SubmissionForm):
 
 class AliasEnableForm(SubmissionForm):
     submit_label = "Ask to enable it"
+    # Prefilled with what the inventory kept; a phone may be gone since it was disabled.
+    alias_name = AliasRequestForm.base_fields["alias_name"]
+    phone_logins = AliasRequestForm.base_fields["phone_logins"]
     justification = _justification("Why is the alias needed again?")
+
+    def clean_phone_logins(self) -> list[str]:
+        return parse_phone_logins(self.cleaned_data["phone_logins"])

@@ -124,4 +124,5 @@ def _parameters_check(alias_request: AliasRequest) -> Check:
     except (ImproperlyConfigured, ValueError) as error:
         return Check("parameters", label, False, f"The portal's settings cannot make it: {error}")
     config = client.config
-    return Check("parameters", label, True, f"{config.method} {config.url}", fields=fields)
+    # The public form: the audit trail keeps this detail forever.
+    return Check("parameters", label, True, f"{config.method} {config.public_url}", fields=fields)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import Prefetch, Q, QuerySet
+from django.views.decorators.debug import sensitive_variables
 
 from .models import Alias, AliasLogin, AliasRequest
 from .vicidial.servers import server_label, server_names, vicidial_server
@@ -121,6 +122,7 @@ def _compared_with_inventory(
     return compared
 
 
+@sensitive_variables("db_url")
 def vicidial_aliases_ringing(*, login: str) -> list[ServerRinging]:
     """For each server with a database URL: the phones_alias rows whose logins_list holds
     `login` (VICIdial compares logins without regard to case), each with the inventory's row.

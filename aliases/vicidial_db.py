@@ -59,6 +59,15 @@ class VicidialDatabase:
     def __str__(self) -> str:
         return f"mysql://{self.user}@{self.host}:{self.port}/{self.database}"
 
+    @property
+    def password_is_sendable(self) -> bool:
+        """The driver encodes the password as Latin-1, and its error would quote it."""
+        try:
+            self.password.encode("latin-1")
+        except UnicodeEncodeError:
+            return False
+        return True
+
     def scrub(self, text: str) -> str:
         """Remove the password from text that might echo it (driver errors, URLs)."""
         if not self.password:
@@ -93,6 +102,11 @@ def _read(
     connect_timeout: float = VICIDIAL_DB_CONNECT_TIMEOUT,
     read_timeout: float = VICIDIAL_DB_READ_TIMEOUT,
 ) -> list:
+    if not target.password_is_sendable:
+        raise VicidialDatabaseError(
+            f"Cannot read {what} from {target}: the password holds a character the MySQL "
+            "driver cannot send (it sends Latin-1 only). Give the account another password."
+        )
     try:
         connection = pymysql.connect(
             host=target.host,
@@ -114,6 +128,10 @@ def _read(
         # `from None`: the driver's exception is not shown, so nothing it held can leak.
         raise VicidialDatabaseError(
             target.scrub(f"Cannot read {what} from {target}: {detail}")
+        ) from None
+    except Exception as error:  # noqa: BLE001 - any other failure, shown without its chain
+        raise VicidialDatabaseError(
+            target.scrub(f"Cannot read {what} from {target}: {type(error).__name__}: {error}")
         ) from None
 
 

@@ -100,7 +100,12 @@ CASES = {
         "supervisor",
         "aliases:alias_enable",
         "disabled",
-        lambda world: {"justification": "Checks the token.", "submission_token": str(uuid.uuid4())},
+        lambda world: {
+            "alias_name": "Sales desk",
+            "phone_logins": "1001",
+            "justification": "Checks the token.",
+            "submission_token": str(uuid.uuid4()),
+        },
     ),
     "login": Case(
         None,

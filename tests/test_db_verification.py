@@ -280,10 +280,11 @@ def test_reconcile_inflight_every_runs_again_after_each_pause(db, monkeypatch, c
             raise KeyboardInterrupt  # how the demo stops it
 
     monkeypatch.setattr(reconcile_inflight.time, "sleep", pause)
-    with pytest.raises(KeyboardInterrupt):
-        call_command("reconcile_inflight", "--every", "5")
+    call_command("reconcile_inflight", "--every", "5")  # Ctrl-C ends it without a traceback
     assert pauses == [5, 5]
-    assert capsys.readouterr().out.count("checked in VICIdial's database") == 2
+    out = capsys.readouterr().out
+    assert out.count("checked in VICIdial's database") == 2
+    assert out.endswith("Stopped.\n")
 
 
 def test_reconcile_inflight_every_needs_a_positive_pause(db):
@@ -400,3 +401,22 @@ def test_the_database_is_read_with_no_transaction_open(
     with after_the_delay(waiting):
         assert verify(waiting).status == Status.SUCCEEDED
     assert in_transaction == [False]
+
+
+def test_a_change_of_phones_settles_whatever_the_name_drifted_to(
+    users, simulator_on_mariadb, vicidial_db
+):
+    alias = created_alias(users)
+    pending = services.alias_change_submit(
+        requester=users["supervisor"],
+        alias_pk=alias.pk,
+        alias_name=alias.alias_name,
+        phone_logins="1002,1003",
+        justification="Moved.",
+    )
+    waiting = unknown(simulator_on_mariadb, users, pending, done=True)
+    # Renamed in VICIdial's own screens meanwhile: the change never sent a name.
+    vicidial_db.execute("UPDATE phones_alias SET alias_name = 'Renamed by hand'")
+    with after_the_delay(waiting):
+        settled = verify(waiting)
+    assert settled.status == Status.SUCCEEDED, settled.outcome_reason

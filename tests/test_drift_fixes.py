@@ -88,7 +88,7 @@ def test_enabling_an_active_alias_vicidial_lacks_is_accepted(moved, users, vicid
 
 
 def test_enabling_an_active_alias_vicidial_holds_is_refused(moved, users):
-    with pytest.raises(InvalidTransition, match="that database holds it"):
+    with pytest.raises(InvalidTransition, match="that database shows it present"):
         enable(users, moved)
 
 
@@ -143,3 +143,50 @@ def test_the_enable_fix_carried_out_creates_the_alias_again(vicidial, users):
     alias.refresh_from_db()
     assert alias.state == "active" and alias.last_request == done
     assert drift_compare(server="default").rows == []
+
+
+def disable(users, alias: Alias):
+    return services.alias_disable_submit(
+        requester=users["supervisor"], alias_pk=alias.pk, justification="Made again by hand."
+    )
+
+
+@pytest.fixture
+def reappeared(vicidial_db, settings):
+    """Disabled here; someone created it again in VICIdial's own screens."""
+    settings.VICIDIAL_DB_URL = vicidial_db.url
+    vicidial_db.add_phone("1001")
+    vicidial_db.add_alias("gone", "Gone", "1001")
+    return adopted_alias("gone", ["1001"], name="Gone", state=Alias.State.DISABLED)
+
+
+def test_disabling_a_disabled_alias_vicidial_holds_again_is_accepted(reappeared, users):
+    alias_request = disable(users, reappeared)
+    assert (alias_request.kind, alias_request.status) == ("disable", "pending")
+    assert vicidial_operation(alias_request).arguments == {"alias_id": "gone", "delete": True}
+
+
+def test_disabling_a_disabled_alias_vicidial_lacks_is_refused(reappeared, users, vicidial_db):
+    vicidial_db.remove_alias("gone")
+    with pytest.raises(InvalidTransition, match="shows it present, and that database shows it"):
+        disable(users, reappeared)
+
+
+def test_the_disabled_but_present_fix_link_leads_to_a_request(reappeared, users, client_for):
+    from django.urls import reverse
+
+    (row,) = drift_compare(server="default").rows
+    assert row.fix.url == reverse("aliases:alias_disable", args=[reappeared.pk])
+    supervisor = client_for("supervisor")
+    form = supervisor.get(row.fix.url)
+    token = form.context["form"].initial["submission_token"]
+    posted = supervisor.post(row.fix.url, {"justification": "Drift.", "submission_token": token})
+    assert posted.status_code == 302
+    assert reappeared.requests.get().kind == "disable"
+
+
+def test_an_adopted_login_too_long_for_a_phone_is_left_out_of_a_disable(vicidial_db, users):
+    alias = adopted_alias("wide", ["1001", "x" * 40], name="Wide")
+    alias_request = disable(users, alias)
+    assert alias_request.logins_in_order() == ["1001"]
+    assert alias_request.logins_touched() == ["1001", "x" * 40]

@@ -75,3 +75,9 @@ def test_disable_and_enable_from_the_alias_page(transactional_db, users, simulat
     page.set_viewport_size({"width": 390, "height": 844})
     page.screenshot(path=str(ARTIFACTS / "alias-detail-390.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    # The menu folds behind one button, which a keyboard reaches and opens.
+    aliases_link = page.get_by_role("link", name="Aliases", exact=True)
+    assert not aliases_link.is_visible()
+    page.get_by_role("button", name="Show the menu").focus()
+    page.keyboard.press("Enter")
+    aliases_link.wait_for(state="visible")

@@ -21,10 +21,21 @@ def alias(users, simulator) -> Alias:
 
 
 def ask(client, alias: Alias, action: str, **values) -> AliasRequest:
-    """Post the alias's form as the page would, and return the request it created."""
+    """Post the alias's form as the page would, prefilled values included, and return the
+    request it created."""
+    url = reverse(f"aliases:alias_{action}", args=[alias.pk])
+    form = client.get(url).context["form"]
+    shown = {
+        name: form[name].value() for name in ("alias_name", "phone_logins") if name in form.fields
+    }
     response = client.post(
-        reverse(f"aliases:alias_{action}", args=[alias.pk]),
-        {"justification": "Asked on the page.", "submission_token": uuid.uuid4(), **values},
+        url,
+        {
+            "justification": "Asked on the page.",
+            "submission_token": uuid.uuid4(),
+            **shown,
+            **values,
+        },
     )
     assert response.status_code == 302, text_of(response)
     return AliasRequest.objects.get(pk=int(response["Location"].rstrip("/").rsplit("/", 1)[1]))

@@ -400,9 +400,16 @@ def test_the_enable_form_shows_what_will_be_created_again(client_for, users, sim
 def test_an_enable_is_submitted_and_audited(client_for, users, simulator):
     alias = disabled_alias(users)
     response = client_for("supervisor").post(
-        reverse("aliases:alias_enable", args=[alias.pk]), form_data(), follow=True
+        reverse("aliases:alias_enable", args=[alias.pk]),
+        form_data(alias_name="Sales desk", phone_logins="1001, 1003"),
+        follow=True,
     )
     enable = AliasRequest.objects.get(kind=Kind.ENABLE)
+    # A phone gone since the alias was disabled is replaced on the way back.
+    assert (enable.previous_logins, enable.logins_in_order()) == (
+        ["1001", "1002"],
+        ["1001", "1003"],
+    )
     assert response.redirect_chain[-1][0] == reverse("aliases:request_detail", args=[enable.pk])
     assert f"Request #{enable.pk} to enable sales_desk is waiting" in text_of(response)
     event = AuditEvent.objects.get(event_type=EventType.REQUEST_CREATED, request=enable)
@@ -413,7 +420,7 @@ def test_an_active_alias_is_enabled_only_when_vicidial_lost_it(client_for, alias
     supervisor = client_for("supervisor")
     url = reverse("aliases:alias_enable", args=[alias.pk])
     assert 'data-testid="recreate-explained"' in supervisor.get(url).content.decode()
-    posted = supervisor.post(url, form_data())
+    posted = supervisor.post(url, form_data(alias_name="Sales desk", phone_logins="1001,1002"))
     assert "it cannot be enabled unless VICIdial's database shows it missing" in text_of(posted)
     assert "has no database URL" in text_of(posted)
     assert not AliasRequest.objects.filter(kind=Kind.ENABLE).exists()

@@ -306,3 +306,19 @@ def test_a_wrong_password_on_one_server_stops_only_that_server(users, simulator,
     assert len(east.state.requests_received) == received
     services.vicidial_circuit_reset(actor=users["admin"], server="east")
     assert not VicidialCircuit.objects.get(server="east").is_open
+
+
+def test_a_request_made_while_the_alias_changes_under_it_is_refused(users, alias, monkeypatch):
+    from aliases.services import requests as request_services
+
+    checked = request_services._ensure_no_live_request
+
+    def settled_meanwhile(server, alias_id):
+        checked(server, alias_id)
+        # Another request for the alias settles between the checks and the insert.
+        Alias.objects.filter(pk=alias.pk).update(state="disabled", updated_at=alias.updated_at)
+
+    monkeypatch.setattr(request_services, "_ensure_no_live_request", settled_meanwhile)
+    with pytest.raises(InvalidTransition, match="changed while this request was being made"):
+        change(users, alias, alias_name="Sales floor")
+    assert not AliasRequest.objects.filter(kind=Kind.CHANGE).exists()

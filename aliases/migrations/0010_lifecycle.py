@@ -13,8 +13,10 @@ def inventory_from_succeeded_requests(apps, schema_editor):
     AliasRequest = apps.get_model("aliases", "AliasRequest")
     Alias = apps.get_model("aliases", "Alias")
     AliasLogin = apps.get_model("aliases", "AliasLogin")
-    done = AliasRequest.objects.filter(status="succeeded").order_by("completed_at", "pk")
-    for request in done:
+    done = list(AliasRequest.objects.filter(status="succeeded").order_by("pk"))
+    # An alias added twice (deleted in VICIdial in between) is one alias: the latest add wins.
+    latest = {(request.server, request.alias_id.lower()): request for request in done}
+    for key, request in latest.items():
         alias = Alias.objects.create(
             server=request.server,
             alias_id=request.alias_id,
@@ -29,7 +31,8 @@ def inventory_from_succeeded_requests(apps, schema_editor):
             AliasLogin(alias=alias, login=row.login, position=row.position)
             for row in request.logins.order_by("position")
         )
-        AliasRequest.objects.filter(pk=request.pk).update(alias_record=alias)
+        same_alias = [each.pk for each in done if (each.server, each.alias_id.lower()) == key]
+        AliasRequest.objects.filter(pk__in=same_alias).update(alias_record=alias)
 
 
 class Migration(migrations.Migration):

@@ -11,10 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from ..audit import AuditContext, EventType, record
-from ..errors import InvalidTransition, VicidialCallsStopped
+from ..errors import InvalidTransition, UnknownVicidialServer, VicidialCallsStopped
 from ..models import VicidialCall, VicidialCircuit
 from ..predicates import is_decider
-from ..vicidial.servers import DEFAULT_SERVER, server_label, setting_name
+from ..vicidial.servers import DEFAULT_SERVER, server_label, server_names, setting_name
 from .permissions import require
 
 STOPPED_MESSAGE = (
@@ -34,8 +34,9 @@ def vicidial_circuit(server: str = DEFAULT_SERVER) -> VicidialCircuit:
 
 
 def vicidial_circuits_open() -> list[VicidialCircuit]:
-    """Every server whose calls are stopped, for the banner."""
-    return list(VicidialCircuit.objects.filter(is_open=True))
+    """Every configured server whose calls are stopped, for the banner (a server removed
+    from the settings gets no calls, and its circuit cannot be resumed)."""
+    return list(VicidialCircuit.objects.filter(is_open=True, server__in=server_names()))
 
 
 def vicidial_calls_stopped_reason(server: str = DEFAULT_SERVER) -> str:
@@ -93,6 +94,12 @@ def vicidial_circuit_reset(
     context: AuditContext | None = None,
 ) -> VicidialCircuit:
     require(actor, is_decider, "resume VICIdial calls")
+    if server not in server_names():
+        # Checked before the circuit row is made: a posted name must not create one.
+        raise UnknownVicidialServer(
+            "The portal has no VICIdial server of that name (it may have been removed "
+            "from the settings). Nothing was resumed."
+        )
     with transaction.atomic():
         circuit = vicidial_circuit_lock(server)
         if not circuit.is_open:

@@ -111,6 +111,18 @@ def row_matches(row: VicidialAliasRow | None, name: str, logins: Sequence[str]) 
     return row is not None and row.alias_name == name and logins_match(row.logins, logins)
 
 
+def _sent_fields_match(
+    alias_request: AliasRequest, row: VicidialAliasRow | None, name: str, logins: Sequence[str]
+) -> bool:
+    """A change sends only what changes, so only those fields tell its outcome: a name that
+    drifted in VICIdial meanwhile says nothing about a change of phones."""
+    if row is None:
+        return False
+    name_ok = row.alias_name == name or not alias_request.name_changes
+    logins_ok = logins_match(row.logins, logins) or not alias_request.logins_change
+    return name_ok and logins_ok
+
+
 def describe_row(alias_id: str, row: VicidialAliasRow | None) -> str:
     if row is None:
         return f"it holds no alias {alias_id!r}"
@@ -128,7 +140,10 @@ def database_finding(alias_request: AliasRequest, row: VicidialAliasRow | None) 
     if kind == Kind.DISABLE:
         intended, previous = row is None, row_matches(row, *before)
     elif kind == Kind.CHANGE:
-        intended, previous = row_matches(row, *after), row_matches(row, *before)
+        intended, previous = (
+            _sent_fields_match(alias_request, row, *after),
+            _sent_fields_match(alias_request, row, *before),
+        )
     else:  # add, enable: VICIdial held no such alias before
         intended, previous = row_matches(row, *after), row is None
     if intended:

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from ..audit import AuditContext, EventType, record
 from ..models import Extension
@@ -211,6 +212,7 @@ def _phones_to_catalogue(phones: list[Phone], report: SyncReport) -> list[dict[s
     return list(wanted.values())
 
 
+@sensitive_variables("db_url")
 def extensions_sync_from_vicidial(
     *, db_url: str = "", server: str = DEFAULT_SERVER, context: AuditContext | None = None
 ) -> SyncReport:

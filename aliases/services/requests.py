@@ -18,7 +18,12 @@ from ..errors import (
 )
 from ..models import Alias, AliasRequest, Extension, RequestedLogin
 from ..predicates import cancels_request, is_decider, is_requester, may_cancel_own, may_submit
-from ..validators import parse_phone_logins, validate_alias_id, validate_alias_name
+from ..validators import (
+    LOGIN_MAX_LENGTH,
+    parse_phone_logins,
+    validate_alias_id,
+    validate_alias_name,
+)
 from ..vicidial import VicidialClient
 from ..vicidial.servers import DEFAULT_SERVER, server_label, server_names
 from ..vicidial_db import VicidialAliasRow, fetch_alias
@@ -196,16 +201,22 @@ def alias_disable_submit(
     submission_token: UUID | None = None,
     context: AuditContext | None = None,
 ) -> AliasRequest:
-    """Ask to take an alias out of service: deleted from VICIdial, kept in the inventory."""
+    """Ask to take an alias out of service: deleted from VICIdial, kept in the inventory. A
+    disabled alias qualifies too when VICIdial's database shows it present (drift: someone
+    created it there again), and only then."""
     require(requester, may_submit, "request phone alias changes")
-    alias = _listed_alias(alias_pk, state=Alias.State.ACTIVE, doing="disabled")
+    alias = _listed_alias(alias_pk, state=None, doing="disabled")
+    if not alias.is_active:
+        _ensure_vicidial_holds(alias, present=True, doing="disabled")
     justification = _require_justification(justification)
     _ensure_token_unspent(submission_token, requester)
     return _create_request(
         kind=Kind.DISABLE,
         alias=alias,
         alias_name=alias.alias_name,
-        logins=alias.logins_in_order(),
+        # A delete sends no logins; a login no phone can have (over 15 characters, kept from
+        # an adoption) stays in the event's "before" only.
+        logins=[login for login in alias.logins_in_order() if len(login) <= LOGIN_MAX_LENGTH],
         requester=requester,
         justification=justification,
         submission_token=submission_token,
@@ -218,23 +229,32 @@ def alias_enable_submit(
     requester: AbstractBaseUser,
     alias_pk: int,
     justification: str,
+    alias_name: str | None = None,
+    phone_logins: Sequence[str] | str | None = None,
     submission_token: UUID | None = None,
     context: AuditContext | None = None,
 ) -> AliasRequest:
-    """Ask to put a disabled alias back: created in VICIdial again from what the inventory
-    kept of it. An active alias qualifies too when VICIdial's database shows it missing
+    """Ask to put a disabled alias back: created in VICIdial again, from what the inventory
+    kept of it unless given another name or phones (a phone may be gone meanwhile), checked
+    as an add is. An active alias qualifies too when VICIdial's database shows it missing
     (drift: someone deleted it there), and only then."""
     require(requester, may_submit, "request phone alias changes")
     alias = _listed_alias(alias_pk, state=None, doing="enabled")
+    if alias_name is None:
+        alias_name = alias.alias_name
+    if phone_logins is None:
+        phone_logins = alias.logins_in_order()
+    logins = _validated_logins(phone_logins)
+    validate_alias_name(alias_name)
     if alias.is_active:
-        _ensure_missing_in_vicidial(alias)
+        _ensure_vicidial_holds(alias, present=False, doing="enabled")
     justification = _require_justification(justification)
     _ensure_token_unspent(submission_token, requester)
     return _create_request(
         kind=Kind.ENABLE,
         alias=alias,
-        alias_name=alias.alias_name,
-        logins=alias.logins_in_order(),
+        alias_name=alias_name,
+        logins=logins,
         requester=requester,
         justification=justification,
         submission_token=submission_token,
@@ -242,10 +262,13 @@ def alias_enable_submit(
     )
 
 
-def _ensure_missing_in_vicidial(alias: Alias) -> None:
+def _ensure_vicidial_holds(alias: Alias, *, present: bool, doing: str) -> None:
+    """A drift fix: the inventory's state says no, VICIdial's database must say yes."""
+    state = alias.get_state_display().lower()
+    shows = "present" if present else "missing"
     refused = (
-        f"Alias {alias.alias_id!r} is active; it cannot be enabled unless VICIdial's database "
-        "shows it missing"
+        f"Alias {alias.alias_id!r} is {state}; it cannot be {doing} unless VICIdial's database "
+        f"shows it {shows}"
     )
     try:
         held = _held_in_vicidial(alias)
@@ -253,10 +276,31 @@ def _ensure_missing_in_vicidial(alias: Alias) -> None:
         raise InvalidTransition(
             f"{refused}, and the portal cannot read that database: {error} Nothing was requested."
         ) from None
-    if held is not None:
+    if (held is not None) != present:
+        advice = (
+            "ask for a change if it should ring other phones."
+            if alias.is_active
+            else "ask to enable it to have it back."
+        )
         raise InvalidTransition(
-            f"{refused}, and that database holds it. Nothing was requested; ask for a change "
-            "if it should ring other phones."
+            f"{refused}, and that database shows it {'missing' if present else 'present'}. "
+            f"Nothing was requested; {advice}"
+        )
+
+
+def _ensure_inventory_unchanged(alias: Alias | None, *, server: str, alias_id: str) -> None:
+    """Checked again under the alias's row lock: a request that settled since the checks
+    above may have changed what this one starts from. An add takes no lock (there is no row
+    yet): a concurrent add is stopped by the one-live-request index, an adoption by
+    VICIdial's ALREADY EXISTS."""
+    if alias is None:
+        _ensure_not_listed(server, alias_id)
+        return
+    locked = Alias.objects.select_for_update(no_key=True).get(pk=alias.pk)
+    if (locked.state, locked.updated_at) != (alias.state, alias.updated_at):
+        raise InvalidTransition(
+            f"Alias {alias.alias_id!r} changed while this request was being made (another "
+            "request for it was settled). Nothing was requested: look at the alias again."
         )
 
 
@@ -286,6 +330,7 @@ def _create_request(
     _ensure_no_live_request(server, alias_id)
     try:
         with transaction.atomic():
+            _ensure_inventory_unchanged(alias, server=server, alias_id=alias_id)
             alias_request = AliasRequest.objects.create(
                 server=server,
                 kind=kind,

@@ -113,6 +113,12 @@ class VicidialConfig:
 
         return vicidial_server(server).config
 
+    @property
+    def public_url(self) -> str:
+        """The URL as calls record it and pages show it: no credentials, query or fragment,
+        and the password masked should the path hold it."""
+        return redact(_public_url(self.url), self.password)
+
     def source_for(self, reference: str) -> str:
         """The `source` sent for `reference` (a request number); refused rather than cut."""
         if reference and not (reference.isascii() and reference.isalnum()):
@@ -247,7 +253,7 @@ class VicidialClient:
         return CallReply(
             function=function,
             method=config.method,
-            url=redact(_public_url(config.url), secret),
+            url=config.public_url,
             # The user's values are recorded as sent, word for word; only the password goes.
             sent_params=self._masked(fields),
             http_status=answer.status,

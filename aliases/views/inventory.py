@@ -143,15 +143,18 @@ def _why_not(action: AliasAction, alias: Alias, live: LiveRequest | None) -> str
     """Why this request cannot be made now, for the page shown instead of the form."""
     if live is not None:
         return "open"
-    if alias.state != action.state_needed and not _recreates(action, alias):
+    if alias.state != action.state_needed and not _fixes_drift(action, alias):
         return "state"
     return ""
 
 
-def _recreates(action: AliasAction, alias: Alias) -> bool:
-    """Enabling an active alias: the drift fix for one VICIdial lost. The service allows it
-    only when VICIdial's database shows the alias missing."""
-    return action.kind == AliasRequest.Kind.ENABLE and alias.is_active
+def _fixes_drift(action: AliasAction, alias: Alias) -> bool:
+    """Enabling an active alias (VICIdial lost it) or disabling a disabled one (VICIdial has
+    it again): drift fixes, which the service allows only when VICIdial's database agrees."""
+    kinds = AliasRequest.Kind
+    return (action.kind == kinds.ENABLE and alias.is_active) or (
+        action.kind == kinds.DISABLE and not alias.is_active
+    )
 
 
 def _from_vicidial(form: SubmissionForm) -> bool:
@@ -162,7 +165,14 @@ def _from_vicidial(form: SubmissionForm) -> bool:
 
 def _submit_for_alias(request: HttpRequest, pk: int, action: AliasAction) -> HttpResponse:
     alias = _alias_or_404(pk)
-    initial = _change_prefill(request, alias) if action.kind == AliasRequest.Kind.CHANGE else {}
+    initial = {}
+    if action.kind == AliasRequest.Kind.CHANGE:
+        initial = _change_prefill(request, alias)
+    elif action.kind == AliasRequest.Kind.ENABLE:
+        initial = {
+            "alias_name": alias.alias_name,
+            "phone_logins": ", ".join(alias.logins_in_order()),
+        }
     form = action.form_class(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         values = dict(form.cleaned_data)
@@ -190,7 +200,7 @@ def _submit_for_alias(request: HttpRequest, pk: int, action: AliasAction) -> Htt
         "live": live,
         "why_not": "" if form.is_bound else _why_not(action, alias, live),
         "from_vicidial": _from_vicidial(form),
-        "recreates": _recreates(action, alias),
+        "fixes_drift": _fixes_drift(action, alias),
     }
     return render(request, "aliases/alias_request_form.html", context)
 

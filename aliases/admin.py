@@ -13,6 +13,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from . import predicates, selectors, services
+from .admin_filters import AuditEventServerFilter
 from .audit import AuditContext
 from .errors import PortalError
 from .forms import DecisionForm
@@ -171,8 +172,13 @@ class AliasRequestAdmin(
     inlines = [RequestedLoginInline, VicidialCallInline]
     actions = ["approve_selected", "reject_selected"]
     readonly_fields = [
+        "kind",
+        "server",
         "alias_id",
         "alias_name",
+        "previous_name",
+        "previous_logins",
+        "alias_record",
         "justification",
         "status",
         "requester",
@@ -224,7 +230,7 @@ class AliasRequestAdmin(
         _run_service_on_each(self, request, queryset, service, note=form.cleaned_data["note"])
         return None
 
-    @admin.action(description="Approve and create in VICIdial", permissions=["decide"])
+    @admin.action(description="Approve and carry out in VICIdial", permissions=["decide"])
     def approve_selected(self, request, queryset):
         return self._decide_each(
             request,
@@ -320,7 +326,7 @@ class AuditEventAdmin(
         "outcome",
         "correlation_id",
     ]
-    list_filter = ["event_type", "outcome", "occurred_at"]
+    list_filter = ["event_type", "outcome", AuditEventServerFilter, "occurred_at"]
     list_select_related = ["request"]
     date_hierarchy = "occurred_at"
     readonly_fields = [

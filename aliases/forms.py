@@ -131,6 +131,11 @@ class DecisionForm(forms.Form):
     )
 
 
+class ApprovalForm(DecisionForm):
+    # The signed pre-flight checks the page showed, for the approval's audit event.
+    preflight_shown = forms.CharField(required=False, widget=forms.HiddenInput, max_length=20_000)
+
+
 def add_server_filter(form: forms.Form) -> None:
     """A server filter for a list, when there is more than one server to tell apart."""
     if has_several_servers():
@@ -177,6 +182,7 @@ class AuditFilterForm(forms.Form):
         zone = timezone.get_current_timezone_name()
         self.fields["since"].label = f"Since (day, {zone})"
         self.fields["until"].label = f"Until (day, {zone}, included)"
+        add_server_filter(self)
 
     def active_filters(self) -> dict[str, object]:
         """The filters in effect, as recorded in the audit trail when someone looks."""

@@ -3,8 +3,10 @@ every view of the request's page. A failing check warns; it never blocks the app
 approver may know better, and VICIdial's own answer is final anyway)."""
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
 
 from .models import AliasRequest, Extension
@@ -16,6 +18,9 @@ from .vicidial.servers import server_label
 from .vicidial_db import PAGE_READ_TIMEOUT, VicidialDatabaseError, fetch_alias
 
 Kind = AliasRequest.Kind
+SHOWN_SALT = "aliases.preflight.shown"
+# A page left open longer than this is too old to say what its approver saw.
+SHOWN_MAX_AGE = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -126,3 +131,22 @@ def _parameters_check(alias_request: AliasRequest) -> Check:
     config = client.config
     # The public form: the audit trail keeps this detail forever.
     return Check("parameters", label, True, f"{config.method} {config.public_url}", fields=fields)
+
+
+def checks_shown_token(request_id: int, checks: list[Check]) -> str:
+    """The checks as a page shows them, signed: posted back with the approval, they let the
+    audit event record exactly what the approver saw (the password is masked in them)."""
+    shown = {"request": request_id, "checks": [check.as_record() for check in checks]}
+    return signing.dumps(shown, salt=SHOWN_SALT, compress=True)
+
+
+def checks_shown(request_id: int, token: str) -> list[dict[str, Any]] | None:
+    """The checks a page showed for this request, or None for a missing, forged, stale or
+    other request's token."""
+    try:
+        shown = signing.loads(token, salt=SHOWN_SALT, max_age=SHOWN_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    if not isinstance(shown, dict) or shown.get("request") != request_id:
+        return None
+    return shown.get("checks")

@@ -84,11 +84,15 @@ def audit_events_filtered(
     correlation_id: str = "",
     event_type: str = "",
     outcome: str = "",
+    server: str = "",
     since: date | None = None,
     until: date | None = None,
 ) -> QuerySet[AuditEvent]:
-    """Audit events matching every filter given; each filter is an exact, indexed match."""
+    """Audit events matching every filter given; each filter is an exact, indexed match
+    (but `server`, an exact match on the rows the other filters leave)."""
     queryset = AuditEvent.objects.select_related("request", "call")
+    if server:
+        queryset = queryset.filter(audit_events_on_server(server))
     if extension:
         queryset = queryset.filter(
             pk__in=AuditEventExtension.objects.filter(
@@ -192,6 +196,13 @@ def _users_named(term: str) -> QuerySet:
 
 def _events_with_correlation_id(term: str) -> QuerySet[AuditEvent]:
     return AuditEvent.objects.filter(correlation_id=term.lower())
+
+
+def audit_events_on_server(server: str) -> Q:
+    """Events about one VICIdial server: through their request or call, or, for events with
+    neither (adopt, drift, circuit, catalogue sync), the server their changes record. The
+    joins are the ones select_related makes anyway, so it stays one query."""
+    return Q(request__server=server) | Q(call__server=server) | Q(changes__server=server)
 
 
 def audit_events_matching(term: str) -> Q:

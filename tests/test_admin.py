@@ -213,3 +213,21 @@ def test_a_staff_supervisor_cannot_see_the_digests(client_for, signed_digest, st
     change_url = reverse("admin:aliases_auditdigest_change", args=[signed_digest.pk])
     assert client.get(change_url).status_code == 403
     assert "Audit digests" not in client.get(reverse("admin:index")).content.decode()
+
+
+def test_the_bulk_approval_lists_what_each_request_will_do(client_for, users, simulator):
+    from aliases import services
+    from aliases.models import Alias
+
+    done = services.alias_request_approve(
+        request_id=submit(users["supervisor"], alias_id="old_desk", logins="1001").pk,
+        actor=users["admin"],
+    )
+    disable = services.alias_disable_submit(
+        requester=users["supervisor"], alias_pk=done.alias_record_id, justification="Gone."
+    )
+    add = submit(users["supervisor"], alias_id="new_desk", alias_name="New desk", logins="1002")
+    page = run_action(client_for("admin"), "approve_selected", [disable, add]).content.decode()
+    assert "<td>Disable</td>" in page and "<td>Add</td>" in page
+    assert "removed from VICIdial" in page and "New desk: 1002" in page
+    assert Alias.objects.get().is_active  # nothing is done before the admin confirms

@@ -16,6 +16,7 @@ import requests
 from django.core.management import call_command
 
 from aliases.models import Extension
+from aliases.services.drift import drift_compare
 from aliases.simulator import API_PATH, DEMO_PHONES, EAST_DEMO_PHONES, demo
 from aliases.vicidial_db import VicidialDatabase, fetch_alias
 
@@ -151,12 +152,14 @@ def test_rundemo_starts_a_simulator_per_local_server(two_servers, demo_database,
         "3001",
     ]
     assert main.state.alias("east1") is None
-    assert lines == [
+    assert lines[0] == (
         f"VICIdial simulator for Main cluster (default) on {main.url}: API user 6666, "
-        f"{len(DEMO_PHONES)} phones, kept in memory",
+        f"{len(DEMO_PHONES)} phones, kept in memory"
+    )
+    assert lines[2] == (
         f"VICIdial simulator for East cluster (east) on {east.url}: API user 6666, "
-        f"{len(EAST_DEMO_PHONES)} phones, kept in MariaDB {demo_database}",
-    ]
+        f"{len(EAST_DEMO_PHONES)} phones, kept in MariaDB {demo_database}"
+    )
 
 
 def test_rundemo_never_writes_a_database_not_named_like_the_demos(
@@ -185,10 +188,10 @@ def test_rundemo_skips_servers_elsewhere(two_servers, started):
         two_servers.VICIDIAL_API_URL,
         two_servers.VICIDIAL_SERVERS["east"]["API_URL"],
     ]
-    assert lines[-1] == (
+    assert (
         "Not simulating west (west): https://vicidial.example.com/vicidial/non_agent_api.php "
         "is not a local simulator."
-    )
+    ) in lines
 
 
 def test_rundemo_stops_what_it_started_when_a_port_is_taken(two_servers):
@@ -220,3 +223,124 @@ def test_seed_demo_fills_each_simulated_servers_catalogue(db, two_servers):
     assert ("default", "cc100") in catalogue and ("east", "cc100") in catalogue
     assert ("east", "2001") not in catalogue and ("default", "3001") not in catalogue
     assert f"{len(EAST_DEMO_PHONES)} demo phones in the catalogue of East cluster" in out.getvalue()
+
+
+# --- what the demo's VICIdial holds that the portal does not know, and the full demo's hint --
+
+
+@pytest.fixture
+def second_demo_database(demo_database):
+    name = f"sim_simdb_{secrets.token_hex(6)}"
+    yield f"mysql://root@127.0.0.1:3306/{name}"
+    admin = pymysql.connect(**MARIADB, autocommit=True)
+    with admin.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    admin.close()
+
+
+def aliases_of(simulator) -> dict[str, str]:
+    return {alias.alias_id: alias.logins_list for alias in simulator.state.aliases.values()}
+
+
+def test_each_simulator_starts_with_aliases_made_by_hand(two_servers, started):
+    lines = []
+
+    started += demo.start_demo_simulators(lines.append)
+
+    main, east = started
+    assert aliases_of(main) == {"helpdesk": "1001,1002", "night_line": "bb100"}
+    assert aliases_of(east) == {"east_sales": "3001,cc100,3999", "east_front": "3002"}
+    assert "  East cluster: 2 aliases made by hand, unknown to the portal " in "\n".join(lines)
+
+
+def test_a_demo_database_is_seeded_once_and_keeps_what_was_done_in_it(
+    two_servers, demo_database, started
+):
+    two_servers.VICIDIAL_SERVERS["east"]["DB_URL"] = demo_database
+    first = demo.start_demo_simulators(lambda line: None)
+    del first[1].state.aliases["east_front"]  # as if disabled through the portal
+    for simulator in first:
+        simulator.stop()
+        simulator.state.close()
+    lines = []
+
+    started += demo.start_demo_simulators(lines.append)
+
+    assert aliases_of(started[1]) == {"east_sales": "3001,cc100,3999"}
+    assert not any(line.startswith("  East cluster: 2 aliases") for line in lines)
+    assert any(line.startswith("  Main cluster: 2 aliases") for line in lines)  # in memory
+
+
+def test_drift_shows_the_demos_aliases_and_its_dead_login(db, two_servers, demo_database, started):
+    two_servers.VICIDIAL_SERVERS["east"]["DB_URL"] = demo_database
+    started += demo.start_demo_simulators(lambda line: None)
+
+    report = drift_compare(server="east")
+
+    found = {(row.kind, row.alias_id): row for row in report.rows}
+    assert set(found) == {
+        ("only_in_vicidial", "east_sales"),
+        ("only_in_vicidial", "east_front"),
+        ("dead_logins", "east_sales"),
+    }
+    assert found[("dead_logins", "east_sales")].dead_logins == ["3999"]
+
+
+def test_an_env_from_before_two_servers_is_told_how_to_get_the_full_demo(
+    settings, started, monkeypatch, unused_port
+):
+    settings.VICIDIAL_API_URL = api_url(free_port())
+    settings.VICIDIAL_SERVERS = {}
+    monkeypatch.setattr(demo, "MARIADB", ("127.0.0.1", unused_port))  # not needed for this
+    lines = []
+
+    started += demo.start_demo_simulators(lines.append)
+
+    assert lines[-1] == (
+        "This .env has one VICIdial server (VICIDIAL_SERVERS is unset); for the full demo, "
+        "delete .env and run make run again: it writes one with two servers and, while "
+        "MariaDB answers, a demo database for each."
+    )
+
+
+def test_servers_without_a_database_while_mariadb_answers_get_the_hint(two_servers, started):
+    lines = []
+
+    started += demo.start_demo_simulators(lines.append)
+
+    assert lines[-1].startswith(
+        "MariaDB answers on 127.0.0.1:3306 but Main cluster and East cluster have no "
+        "database URL, so adopt and drift cannot read them; for the full demo, delete .env"
+    )
+
+
+def test_no_hint_when_mariadb_does_not_answer(two_servers, started, monkeypatch, unused_port):
+    monkeypatch.setattr(demo, "MARIADB", ("127.0.0.1", unused_port))
+    lines = []
+
+    started += demo.start_demo_simulators(lines.append)
+
+    assert not any("delete .env" in line for line in lines)
+
+
+def test_no_hint_when_every_server_has_its_database(
+    two_servers, demo_database, second_demo_database, started
+):
+    two_servers.VICIDIAL_DB_URL = demo_database
+    two_servers.VICIDIAL_SERVERS["east"]["DB_URL"] = second_demo_database
+    lines = []
+
+    started += demo.start_demo_simulators(lines.append)
+
+    assert [str(simulator.state.store) for simulator in started] == [
+        f"MariaDB {demo_database}",
+        f"MariaDB {second_demo_database}",
+    ]
+    assert not any("delete .env" in line for line in lines)
+
+
+def test_the_demo_and_dev_env_agree_on_whether_mariadb_answers(unused_port):
+    dev_env = load_dev_env()
+    for address in [("127.0.0.1", MARIADB["port"]), ("127.0.0.1", unused_port)]:
+        assert demo.mariadb_answers(address) == dev_env.mariadb_answers(address)
+    assert demo.MARIADB == dev_env.MARIADB

@@ -96,7 +96,7 @@ def test_enabling_an_active_alias_cannot_be_checked_without_database(users, sett
     settings.VICIDIAL_DB_URL = ""
     alias = adopted_alias("somewhere", ["1001"])
 
-    with pytest.raises(InvalidTransition, match="cannot read that database.*VICIDIAL_DB_URL"):
+    with pytest.raises(InvalidTransition, match="cannot read its database.*VICIDIAL_DB_URL"):
         enable(users, alias)
 
 

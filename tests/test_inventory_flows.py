@@ -107,12 +107,11 @@ def test_an_enable_creates_it_again(client_for, users, simulator):
     assert "Active in VICIdial" in inventory_row(client_for("admin"), alias)
 
 
-@pytest.mark.parametrize("action", ["change", "disable"])
 def test_an_alias_removed_behind_the_portals_back_is_reported_as_drift(
-    client_for, alias, simulator, action
+    client_for, alias, simulator
 ):
-    values = {"alias_name": "Sales floor", "phone_logins": "1001"} if action == "change" else {}
-    alias_request = ask(client_for("supervisor"), alias, action, **values)
+    values = {"alias_name": "Sales floor", "phone_logins": "1001"}
+    alias_request = ask(client_for("supervisor"), alias, "change", **values)
     simulator.state.aliases.pop("sales_desk")
     text = text_of(approve(client_for("admin"), alias_request))
     assert alias_request.status == Status.FAILED
@@ -121,6 +120,19 @@ def test_an_alias_removed_behind_the_portals_back_is_reported_as_drift(
     assert "the two disagree (drift). Nothing was changed" in text
     row = inventory_row(client_for("admin"), alias)
     assert "Sales desk" in row and "1001 , 1002" in row and "Active in VICIdial" in row
+    assert "Ask to enable it to create it in VICIdial again" in text
+
+
+def test_a_disable_of_an_alias_removed_behind_the_portals_back_lists_it_disabled(
+    client_for, alias, simulator
+):
+    alias_request = ask(client_for("supervisor"), alias, "disable")
+    simulator.state.aliases.pop("sales_desk")
+    text = text_of(approve(client_for("admin"), alias_request))
+    assert "Approved. Result: Disabled: removed from VICIdial." in text
+    assert f"ERROR: update_phone_alias PHONE ALIAS DOES NOT EXIST: |{API_USER}|sales_desk" in text
+    assert "it was already gone from VICIdial" in text
+    assert "Disabled (removed from VICIdial)" in inventory_row(client_for("admin"), alias)
 
 
 def test_a_change_to_a_phone_vicidial_lacks_fails_and_changes_nothing(client_for, alias, simulator):

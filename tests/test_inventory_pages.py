@@ -421,7 +421,7 @@ def test_an_active_alias_is_enabled_only_when_vicidial_lost_it(client_for, alias
     url = reverse("aliases:alias_enable", args=[alias.pk])
     assert 'data-testid="recreate-explained"' in supervisor.get(url).content.decode()
     posted = supervisor.post(url, form_data(alias_name="Sales desk", phone_logins="1001,1002"))
-    assert "it cannot be enabled unless VICIdial's database shows it missing" in text_of(posted)
+    assert "it cannot be enabled unless VICIdial shows it missing" in text_of(posted)
     assert "has no database URL" in text_of(posted)
     assert not AliasRequest.objects.filter(kind=Kind.ENABLE).exists()
 

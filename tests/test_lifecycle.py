@@ -309,7 +309,7 @@ def test_a_wrong_password_on_one_server_stops_only_that_server(users, simulator,
 
 
 def test_a_request_made_while_the_alias_changes_under_it_is_refused(users, alias, monkeypatch):
-    from aliases.services import requests as request_services
+    from aliases.services import submissions as request_services
 
     checked = request_services._ensure_no_live_request
 
@@ -322,3 +322,37 @@ def test_a_request_made_while_the_alias_changes_under_it_is_refused(users, alias
     with pytest.raises(InvalidTransition, match="changed while this request was being made"):
         change(users, alias, alias_name="Sales floor")
     assert not AliasRequest.objects.filter(kind=Kind.CHANGE).exists()
+
+
+def test_a_disable_of_an_alias_vicidial_lost_lists_it_disabled(users, alias, simulator):
+    simulator.state.aliases.clear()  # removed in VICIdial's own screens
+    done = approve(disable(users, alias), users["admin"])
+    assert done.status == Status.SUCCEEDED
+    assert done.outcome_reason.startswith("VICIdial did not hold alias 'sales_desk'")
+    assert done.calls.get().response_body == (
+        "ERROR: update_phone_alias PHONE ALIAS DOES NOT EXIST: |6666|sales_desk\n"
+    )
+    assert listed(alias)[0] == "disabled"
+
+
+def test_without_a_database_vicidials_answer_opens_the_drift_fix(users, alias, simulator):
+    """A failed enable said ALREADY EXISTS: disabling it again is allowed, and so on."""
+    approve(disable(users, alias), users["admin"])
+    simulator.state.add_alias("sales_desk", "Sales desk", "1001,1002")  # made again by hand
+    with pytest.raises(InvalidTransition, match="cannot be disabled unless VICIdial shows it"):
+        disable(users, alias)
+    failed = approve(enable(users, alias), users["admin"])
+    assert failed.status == Status.FAILED
+    assert "ask to disable it again" in failed.outcome_reason
+    again = approve(disable(users, alias), users["admin"])
+    assert again.status == Status.SUCCEEDED
+    assert simulator.state.alias("sales_desk") is None
+    assert listed(alias)[0] == "disabled"
+    # A change VICIdial answered DOES NOT EXIST opens enabling an active alias the same way.
+    approve(enable(users, alias), users["admin"])
+    simulator.state.aliases.clear()
+    refused = approve(change(users, alias, alias_name="Sales floor"), users["admin"])
+    assert "Ask to enable it" in refused.outcome_reason
+    back = approve(enable(users, alias), users["admin"])
+    assert back.status == Status.SUCCEEDED
+    assert simulator.state.alias("sales_desk").alias_name == "Sales desk"

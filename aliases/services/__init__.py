@@ -12,13 +12,11 @@ from .db_verification import (
     alias_requests_verify_from_database,
 )
 from .drift import drift_check, drift_compare
-from .requests import (
+from .requests import alias_request_approve, alias_request_cancel, alias_request_reject
+from .submissions import (
     alias_change_submit,
     alias_disable_submit,
     alias_enable_submit,
-    alias_request_approve,
-    alias_request_cancel,
-    alias_request_reject,
     alias_request_submit,
 )
 from .verification import (

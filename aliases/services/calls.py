@@ -25,6 +25,7 @@ from ..vicidial.servers import longest_deadline
 from .circuit import vicidial_calls_stopped_reason, vicidial_circuit_lock, vicidial_circuit_open
 from .inventory import inventory_apply
 from .operations import (
+    already_gone,
     operation_call,
     probable_earlier_success,
     refusal_explained,
@@ -67,6 +68,10 @@ RETRY_UNSETTLED = (
 NO_FREE_SLOT = (
     "Not sent: VICIdial already had {limit} call(s) in flight from the portal for "
     "{wait:g} s (VICIDIAL_MAX_IN_FLIGHT). Nothing was sent to VICIdial."
+)
+ALREADY_GONE = (
+    "VICIdial did not hold alias {alias_id!r} ({reason}): it was already gone from VICIdial "
+    "(removed there by hand), which is what disabling asks for. It is listed as disabled now."
 )
 STOPPED_BEFORE_SENDING = "Not sent, nothing reached VICIdial: {stopped}"
 
@@ -196,6 +201,10 @@ def _status_after(
 ) -> tuple[str, str]:
     reason = describe_result(reply)
     if reply.result == Result.REJECTED and not is_retry:
+        if already_gone(alias_request, reason):
+            return Status.SUCCEEDED, ALREADY_GONE.format(
+                alias_id=alias_request.alias_id, reason=reason
+            )
         return Status.FAILED, refusal_explained(alias_request, reason)
     if not is_retry or reply.result == Result.SUCCEEDED:
         return STATUS_AFTER_CALL[reply.result], reason

@@ -1,9 +1,9 @@
 """The circuit breaker that stops VICIdial calls once VICIdial refuses the portal's login.
 
-Lock order, everywhere: the request row, then the circuit row, then call and slot rows,
-and the audit chain head last (the first record() takes it, so every other lock of the
-transaction comes before it). Two transactions taking any two of these then queue up in
-the same order and cannot deadlock.
+Lock order, everywhere: the request row, then the alias (inventory) row, then the circuit
+row, then call and slot rows, and the audit chain head last (the first record() takes it,
+so every other lock of the transaction comes before it). Two transactions taking any two
+of these then queue up in the same order and cannot deadlock.
 """
 
 from django.contrib.auth.models import AbstractBaseUser

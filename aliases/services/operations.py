@@ -63,15 +63,24 @@ def refusal_explained(alias_request: AliasRequest, reason: str) -> str:
     if kind == Kind.ENABLE and ALREADY_EXISTS in reason:
         return (
             f"VICIdial already holds alias {alias}, so it was not created again: the portal "
-            f"and VICIdial disagree (drift). Nothing was changed ({reason}). Compare them on "
-            "the drift page."
+            f"and VICIdial disagree (drift). Nothing was changed ({reason}). If it should not "
+            "ring, ask to disable it again, which removes it from VICIdial; the drift page "
+            "compares the two where VICIdial's database is readable."
         )
-    if kind in (Kind.CHANGE, Kind.DISABLE) and DOES_NOT_EXIST in reason:
+    if kind == Kind.CHANGE and DOES_NOT_EXIST in reason:
         return (
             f"VICIdial does not hold alias {alias} although the portal lists it: the two "
-            f"disagree (drift). Nothing was changed ({reason}). Compare them on the drift page."
+            f"disagree (drift). Nothing was changed ({reason}). Ask to enable it to create it "
+            "in VICIdial again; the drift page compares the two where VICIdial's database is "
+            "readable."
         )
     return reason
+
+
+def already_gone(alias_request: AliasRequest, reason: str) -> bool:
+    """A first disable that VICIdial answers DOES NOT EXIST: the alias is not in VICIdial,
+    which is all a disable asks for (VICIdial has no other "disabled")."""
+    return alias_request.kind == Kind.DISABLE and DOES_NOT_EXIST in reason
 
 
 def probable_earlier_success(alias_request: AliasRequest, reason: str) -> bool:

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from django import template
 from django.urls import NoReverseMatch, reverse
 
+from .. import outcomes
 from ..vicidial import servers
 from ..vicidial.protocol import parse_response
 
@@ -95,3 +96,20 @@ def several_servers() -> bool:
 def server_setting(name: str, key: str) -> str:
     """The environment variable that configures `key` of the server, e.g. VICIDIAL_API_PASS."""
     return servers.setting_name(name, key)
+
+
+@register.filter
+def outcome_label(outcome: str, event_type: str = "") -> str:
+    """An audit event's outcome as people say it:
+    `{{ event.outcome|outcome_label:event.event_type }}`."""
+    return outcomes.outcome_label(outcome, event_type)
+
+
+@register.filter(is_safe=True)
+def lowerfirst(label: str) -> str:
+    """A label put mid-sentence: "Created in VICIdial" -> "created in VICIdial" (|lower would
+    say "vicidial"). A label starting with an acronym ("VICIdial ...") is left as it is."""
+    text = str(label)
+    if not text or text[1:2].isupper():
+        return text
+    return text[0].lower() + text[1:]

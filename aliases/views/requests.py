@@ -12,7 +12,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from .. import predicates, selectors, services
 from ..audit import AuditContext
 from ..errors import AliasAlreadyListed, DuplicateSubmission, PortalError
-from ..forms import AliasRequestForm, DecisionForm, RequestSearchForm, SettleForm
+from ..forms import AliasRequestForm, ApprovalForm, DecisionForm, RequestSearchForm, SettleForm
+from ..preflight import checks_shown_token
 from ..selectors_review import request_review
 from ..vicidial.servers import DEFAULT_SERVER, server_label
 from .access import get_request_for_user, role_required
@@ -103,6 +104,8 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **predicates.offers(request.user, alias_request),
         **request_review(alias_request=alias_request, user=request.user),
     }
+    if context.get("preflight"):
+        context["preflight_shown"] = checks_shown_token(alias_request.pk, context["preflight"])
     return render(request, "aliases/request_detail.html", context)
 
 
@@ -137,7 +140,7 @@ def _act_on_request(
 @role_required(predicates.is_decider)
 def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
     return _act_on_request(
-        request, pk, services.alias_request_approve, "Approved. Result: {status}."
+        request, pk, services.alias_request_approve, "Approved. Result: {status}.", ApprovalForm
     )
 
 

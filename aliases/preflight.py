@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core import signing
 from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
 
 from .models import AliasRequest, Extension
 from .services.circuit import vicidial_calls_stopped_reason
@@ -20,7 +21,7 @@ from .vicidial_db import PAGE_READ_TIMEOUT, VicidialDatabaseError, fetch_alias
 Kind = AliasRequest.Kind
 SHOWN_SALT = "aliases.preflight.shown"
 # A page left open longer than this is too old to say what its approver saw.
-SHOWN_MAX_AGE = timedelta(hours=12)
+SHOWN_MAX_AGE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -133,20 +134,40 @@ def _parameters_check(alias_request: AliasRequest) -> Check:
     return Check("parameters", label, True, f"{config.method} {config.public_url}", fields=fields)
 
 
-def checks_shown_token(request_id: int, checks: list[Check]) -> str:
-    """The checks as a page shows them, signed: posted back with the approval, they let the
-    audit event record exactly what the approver saw (the password is masked in them)."""
-    shown = {"request": request_id, "checks": [check.as_record() for check in checks]}
+def checks_shown_token(request_id: int, viewer_pk: int, checks: list[Check]) -> str:
+    """The checks as a page shows them to one person, signed and timed: posted back with the
+    approval, they let the audit event record exactly what that approver saw (the password
+    is masked in them)."""
+    shown = {
+        "request": request_id,
+        "viewer": viewer_pk,
+        "at": timezone.now().isoformat(),
+        "checks": [check.as_record() for check in checks],
+    }
     return signing.dumps(shown, salt=SHOWN_SALT, compress=True)
 
 
-def checks_shown(request_id: int, token: str) -> list[dict[str, Any]] | None:
-    """The checks a page showed for this request, or None for a missing, forged, stale or
-    other request's token."""
+@dataclass(frozen=True)
+class ShownChecks:
+    """What a posted token proves: `problem` is "" when the checks are the ones this
+    approver was shown for this request, recently; else why they are not."""
+
+    problem: str
+    checks: list[dict[str, Any]] | None = None
+    shown_at: str = ""
+
+
+def checks_shown(request_id: int, actor_pk: int, token: str) -> ShownChecks:
+    if not token:
+        return ShownChecks("not_posted")
     try:
         shown = signing.loads(token, salt=SHOWN_SALT, max_age=SHOWN_MAX_AGE)
+    except signing.SignatureExpired:
+        return ShownChecks("expired")
     except signing.BadSignature:
-        return None
+        return ShownChecks("invalid")
     if not isinstance(shown, dict) or shown.get("request") != request_id:
-        return None
-    return shown.get("checks")
+        return ShownChecks("other_request")
+    if shown.get("viewer") != actor_pk:
+        return ShownChecks("other_viewer")
+    return ShownChecks("", shown.get("checks"), shown.get("at", ""))

@@ -1,7 +1,10 @@
 """Every kind of request through the one call path, against the simulated VICIdial: what is
 sent, what each of VICIdial's answers means, and what the inventory shows afterwards."""
 
+from datetime import timedelta
+
 import pytest
+import time_machine
 from django.core.exceptions import ValidationError
 
 from aliases import services
@@ -356,3 +359,46 @@ def test_without_a_database_vicidials_answer_opens_the_drift_fix(users, alias, s
     back = approve(enable(users, alias), users["admin"])
     assert back.status == Status.SUCCEEDED
     assert simulator.state.alias("sales_desk").alias_name == "Sales desk"
+
+
+def test_a_disable_answered_for_another_alias_id_is_not_taken_as_gone(users, simulator):
+    """VICIdial drops the '.' of an adopted ID it would never have stored, then answers for
+    the ID it made of it: that says nothing about 'sales.desk'."""
+    from aliases.services.inventory import alias_set_logins
+
+    adopted = Alias.objects.create(alias_id="sales.desk", alias_name="Sales", origin="adopted")
+    alias_set_logins(adopted, ["1001"])
+    done = approve(disable(users, adopted), users["admin"])
+    assert done.calls.get().response_body == (
+        "ERROR: update_phone_alias PHONE ALIAS DOES NOT EXIST: |6666|salesdesk\n"
+    )
+    assert done.status == Status.FAILED
+    assert listed(adopted)[0] == "active"
+
+
+def test_vicidials_answer_opens_a_fix_only_while_fresh_and_unsettled(users, alias, simulator):
+    approve(disable(users, alias), users["admin"])
+    simulator.state.add_alias("sales_desk", "Sales desk", "1001,1002")
+    failed = approve(enable(users, alias), users["admin"])
+    too_late = time_machine.travel(failed.completed_at + timedelta(days=2))
+    with too_late, pytest.raises(InvalidTransition, match="does not show it either"):
+        disable(users, alias)
+    again = disable(users, alias)
+    created = AuditEvent.objects.get(event_type=EventType.REQUEST_CREATED, request=again)
+    assert created.changes["allowed_by"] == {
+        "vicidial_call": failed.calls.get().pk,
+        "answer": "PHONE ALIAS ALREADY EXISTS",
+    }
+
+
+def test_an_answer_an_admin_settled_otherwise_is_no_evidence(users, alias, simulator):
+    simulator.state.inject(Fault(reset=True))  # deleted, the answer lost
+    unknown = approve(disable(users, alias), users["admin"])
+    retried = services.alias_request_retry(request_id=unknown.pk, actor=users["admin"])
+    assert "PHONE ALIAS DOES NOT EXIST" in retried.outcome_reason
+    simulator.state.add_alias("sales_desk", "Sales desk", "1001,1002")  # and made again
+    services.alias_request_settle(
+        request_id=unknown.pk, actor=users["admin2"], done_in_vicidial=False, note="Still there."
+    )
+    with pytest.raises(InvalidTransition, match="does not show it either"):
+        enable(users, alias)

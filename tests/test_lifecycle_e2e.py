@@ -14,7 +14,7 @@ import time_machine
 from django.core.management import call_command
 from django.urls import reverse
 
-from aliases.models import AliasRequest, VicidialCall
+from aliases.models import AliasRequest, AuditEvent, VicidialCall
 from aliases.services import calls, db_verification
 from aliases.services.calls import longest_live_call
 from aliases.simulator import Fault, VicidialSimulator, demo_state
@@ -108,9 +108,14 @@ def request_page(client, alias_request: AliasRequest) -> str:
 def approve(client, alias_request: AliasRequest) -> str:
     """The admin presses Approve on the request's page; the text of the page it lands on."""
     url = reverse("aliases:request_approve", args=[alias_request.pk])
-    assert f'formaction="{url}"' in request_page(client, alias_request)
-    response = client.post(url, {"note": "Checked."}, follow=True)
+    page = request_page(client, alias_request)
+    assert f'formaction="{url}"' in page
+    # The form's hidden field too: the checks shown beside the button go into the record.
+    shown = re.search(r'name="preflight_shown" value="([^"]*)"', page)[1]
+    response = client.post(url, {"note": "Checked.", "preflight_shown": shown}, follow=True)
     alias_request.refresh_from_db()
+    approved = alias_request.audit_events.get(event_type=AuditEvent.Type.REQUEST_APPROVED)
+    assert "preflight_shown" not in approved.changes, approved.changes.get("preflight_shown")
     return text_of(response)
 
 

@@ -2,8 +2,12 @@
 and the checks as they stood at approval when those differ."""
 
 import re
+from datetime import timedelta
 
+import pytest
+import time_machine
 from django.urls import reverse
+from django.utils import timezone
 
 from aliases.models import AuditEvent, Extension
 
@@ -40,32 +44,47 @@ def test_the_checks_shown_are_recorded_and_a_later_change_beside_them(users, cli
     changes = AuditEvent.objects.get(event_type=APPROVED).changes
     assert phone_check(changes["preflight"])["ok"] is True  # what the admin saw
     assert phone_check(changes["preflight_at_approval"])["ok"] is False  # what it was by then
-    assert "preflight_shown" not in changes
+    assert "preflight_shown" not in changes and changes["preflight_shown_at"]
 
 
-def test_unchanged_checks_are_recorded_once(users, client_for, simulator):
+def test_unchanged_checks_are_recorded_once_with_when_they_were_shown(users, client_for, simulator):
     alias_request = submit(users["supervisor"], logins="1001")
     admin = client_for("admin")
     page = admin.get(reverse("aliases:request_detail", args=[alias_request.pk]))
     approve(admin, alias_request, shown_token(page.content.decode()))
     changes = AuditEvent.objects.get(event_type=APPROVED).changes
-    assert set(changes) >= {"preflight"} and "preflight_at_approval" not in changes
+    assert "preflight_at_approval" not in changes and "preflight_shown" not in changes
+    assert changes["preflight_shown_at"]
 
 
-def test_a_forged_or_borrowed_token_counts_as_not_shown(users, client_for, simulator):
-    other = submit(users["supervisor"], alias_id="other_desk", logins="1001")
+def page_token(client, alias_request) -> str:
+    page = client.get(reverse("aliases:request_detail", args=[alias_request.pk]))
+    return shown_token(page.content.decode())
+
+
+@pytest.mark.parametrize("case", ["other_request", "other_viewer", "invalid", "expired"])
+def test_a_token_that_proves_nothing_is_recorded_as_such(users, client_for, simulator, case):
+    Extension.objects.create(login="1001", extension="1001", protocol="SIP")
     alias_request = submit(users["supervisor"], logins="1001")
+    other = submit(users["supervisor"], alias_id="other_desk", logins="1001")
     admin = client_for("admin")
-    borrowed = shown_token(
-        admin.get(reverse("aliases:request_detail", args=[other.pk])).content.decode()
-    )
-    approve(admin, alias_request, borrowed)
+    if case == "other_request":
+        token = page_token(admin, other)
+    elif case == "other_viewer":
+        token = page_token(client_for("admin2"), alias_request)
+    elif case == "invalid":
+        token = page_token(admin, alias_request)[:-3] + "xyz"
+    else:
+        with time_machine.travel(timezone.now() - timedelta(hours=2)):
+            token = page_token(admin, alias_request)
+    Extension.objects.all().delete()
+    approve(admin, alias_request, token)
     changes = AuditEvent.objects.get(event_type=APPROVED).changes
-    assert changes["preflight_shown"] is False
-    assert phone_check(changes["preflight"])["ok"] is False  # recomputed at approval
+    assert changes["preflight_shown"] == case
+    assert phone_check(changes["preflight"])["ok"] is False  # the checks at approval
 
 
 def test_an_approval_without_a_page_says_the_checks_were_not_shown(users, client_for, simulator):
     alias_request = submit(users["supervisor"], logins="1001")
     approve(client_for("admin"), alias_request, None)
-    assert AuditEvent.objects.get(event_type=APPROVED).changes["preflight_shown"] is False
+    assert AuditEvent.objects.get(event_type=APPROVED).changes["preflight_shown"] == "not_posted"

@@ -201,7 +201,7 @@ def _status_after(
 ) -> tuple[str, str]:
     reason = describe_result(reply)
     if reply.result == Result.REJECTED and not is_retry:
-        if already_gone(alias_request, reason):
+        if already_gone(alias_request, reason, reply.parsed.data):
             return Status.SUCCEEDED, ALREADY_GONE.format(
                 alias_id=alias_request.alias_id, reason=reason
             )

@@ -4,6 +4,7 @@ One table for the call path, the pre-flight preview and the retry rules, so an a
 change, a disable and an enable differ only here.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,10 +78,17 @@ def refusal_explained(alias_request: AliasRequest, reason: str) -> str:
     return reason
 
 
-def already_gone(alias_request: AliasRequest, reason: str) -> bool:
-    """A first disable that VICIdial answers DOES NOT EXIST: the alias is not in VICIdial,
-    which is all a disable asks for (VICIdial has no other "disabled")."""
-    return alias_request.kind == Kind.DISABLE and DOES_NOT_EXIST in reason
+def already_gone(alias_request: AliasRequest, reason: str, data: Sequence[str]) -> bool:
+    """A first disable that VICIdial answers DOES NOT EXIST for this very alias ID: the alias
+    is not in VICIdial, which is all a disable asks for (VICIdial has no other "disabled").
+    The echoed ID must be the one sent: VICIdial silently drops characters it does not keep,
+    so an ID it changed says nothing about the alias the portal lists."""
+    echoed = data[-1] if data else ""
+    return (
+        alias_request.kind == Kind.DISABLE
+        and DOES_NOT_EXIST in reason
+        and echoed.lower() == alias_request.alias_id.lower()
+    )
 
 
 def probable_earlier_success(alias_request: AliasRequest, reason: str) -> bool:

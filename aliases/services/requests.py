@@ -88,7 +88,7 @@ def alias_request_approve(
     client = vicidial_client_ready(client, server=server, reference=str(request_id))
     # Before the transaction (it may read VICIdial's database): the checks the approver was
     # shown, kept in the approval's event. A failing one warns; it does not refuse.
-    checks = _preflight_record(request_id, preflight_shown)
+    checks = _preflight_record(request_id, actor.pk, preflight_shown)
     with transaction.atomic():
         alias_request = _lock_pending(request_id)
         if is_requester(actor, alias_request):
@@ -110,19 +110,21 @@ def alias_request_approve(
     )
 
 
-def _preflight_record(request_id: int, shown_token: str) -> dict[str, Any]:
+def _preflight_record(request_id: int, actor_pk: int, shown_token: str) -> dict[str, Any]:
     """The checks as the approver's page showed them, and as they stand now if different;
-    without a page (the admin's bulk action, a script) only the latter, marked unseen."""
+    without a valid page token (the admin's bulk action, a script, a forged, borrowed or
+    stale token) the checks now, and why none count as shown."""
     pending = AliasRequest.objects.filter(pk=request_id, status=Status.PENDING).first()
     if pending is None:
         return {}  # _lock_pending says why
     now = [check.as_record() for check in preflight.preflight_checks(pending)]
-    shown = preflight.checks_shown(request_id, shown_token) if shown_token else None
-    if shown is None:
-        return {"preflight": now, "preflight_shown": False}
-    if shown == now:
-        return {"preflight": shown}
-    return {"preflight": shown, "preflight_at_approval": now}
+    shown = preflight.checks_shown(request_id, actor_pk, shown_token)
+    if shown.problem:
+        return {"preflight": now, "preflight_shown": shown.problem}
+    record = {"preflight": shown.checks, "preflight_shown_at": shown.shown_at}
+    if shown.checks != now:
+        record["preflight_at_approval"] = now
+    return record
 
 
 def alias_request_reject(

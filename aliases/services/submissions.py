@@ -3,11 +3,13 @@ holds. Each request is checked as VICIdial would check it, and the rules that ho
 kinds (one live request per alias, the inventory's state) are checked again as it is made."""
 
 from collections.abc import Sequence
+from datetime import timedelta
 from uuid import UUID
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from ..audit import AuditContext, EventType, record
 from ..errors import (
@@ -17,7 +19,7 @@ from ..errors import (
     InvalidTransition,
     NoVicidialDatabase,
 )
-from ..models import Alias, AliasRequest, Extension, RequestedLogin
+from ..models import Alias, AliasRequest, Extension, RequestedLogin, VicidialCall
 from ..predicates import may_submit
 from ..validators import (
     LOGIN_MAX_LENGTH,
@@ -33,6 +35,8 @@ from .permissions import require
 from .vicidial_reads import server_database
 
 Status = AliasRequest.Status
+# How long VICIdial's answer to a request may stand in for its database in a drift fix.
+ANSWER_EVIDENCE_MAX_AGE = timedelta(days=1)
 Kind = AliasRequest.Kind
 
 
@@ -204,8 +208,9 @@ def alias_disable_submit(
     created it there again), and only then."""
     require(requester, may_submit, "request phone alias changes")
     alias = _listed_alias(alias_pk, state=None, doing="disabled")
+    allowed_by = None
     if not alias.is_active:
-        _ensure_vicidial_holds(alias, present=True, doing="disabled")
+        allowed_by = _ensure_vicidial_holds(alias, present=True, doing="disabled")
     justification = _require_justification(justification)
     _ensure_token_unspent(submission_token, requester)
     return _create_request(
@@ -219,6 +224,7 @@ def alias_disable_submit(
         justification=justification,
         submission_token=submission_token,
         context=context,
+        allowed_by=allowed_by,
     )
 
 
@@ -244,8 +250,9 @@ def alias_enable_submit(
         phone_logins = alias.logins_in_order()
     logins = _validated_logins(phone_logins)
     validate_alias_name(alias_name)
+    allowed_by = None
     if alias.is_active:
-        _ensure_vicidial_holds(alias, present=False, doing="enabled")
+        allowed_by = _ensure_vicidial_holds(alias, present=False, doing="enabled")
     justification = _require_justification(justification)
     _ensure_token_unspent(submission_token, requester)
     return _create_request(
@@ -257,10 +264,11 @@ def alias_enable_submit(
         justification=justification,
         submission_token=submission_token,
         context=context,
+        allowed_by=allowed_by,
     )
 
 
-def _ensure_vicidial_holds(alias: Alias, *, present: bool, doing: str) -> None:
+def _ensure_vicidial_holds(alias: Alias, *, present: bool, doing: str) -> dict | None:
     """A drift fix: the inventory's state says no, VICIdial must say yes: its database, or,
     where the portal cannot read one, VICIdial's own answer to this alias's last request."""
     state = alias.get_state_display().lower()
@@ -273,7 +281,8 @@ def _ensure_vicidial_holds(alias: Alias, *, present: bool, doing: str) -> None:
         held = _held_in_vicidial(alias)
     except NoVicidialDatabase as error:
         if last_answer_shows(alias) == present:
-            return
+            call = _answer_as_evidence(alias)
+            return {"vicidial_call": call.pk, "answer": call.reason}
         raise InvalidTransition(
             f"{refused}: the portal cannot read its database ({error}), and VICIdial's answer "
             "to the alias's last request does not show it either. Nothing was requested."
@@ -288,14 +297,13 @@ def _ensure_vicidial_holds(alias: Alias, *, present: bool, doing: str) -> None:
             f"{refused}, and that database shows it {'missing' if present else 'present'}. "
             f"Nothing was requested; {advice}"
         )
+    return {"vicidial_database": held.as_evidence() if held else None}
 
 
 def last_answer_shows(alias: Alias) -> bool | None:
     """Whether VICIdial's answer to the alias's last request showed it present (ALREADY
     EXISTS), missing (DOES NOT EXIST), or neither (None)."""
-    last = alias.requests.filter(status=AliasRequest.Status.FAILED).order_by("-pk").first()
-    newer = alias.requests.filter(pk__gt=last.pk).exists() if last else True
-    call = None if newer else last.calls.order_by("-pk").first()
+    call = _answer_as_evidence(alias)
     if call is None:
         return None
     if ALREADY_EXISTS in call.reason:
@@ -303,6 +311,25 @@ def last_answer_shows(alias: Alias) -> bool | None:
     if DOES_NOT_EXIST in call.reason:
         return False
     return None
+
+
+def _answer_as_evidence(alias: Alias) -> VicidialCall | None:
+    """The call whose answer may stand in for VICIdial's database: the refusal that ended
+    the alias's newest request, within a day, for this very alias ID. A request an admin or
+    the database settled, an older one, or an answer about another ID says nothing."""
+    last = alias.requests.order_by("-pk").first()
+    if last is None or last.status != AliasRequest.Status.FAILED:
+        return None
+    if not last.completed_at or last.completed_at < timezone.now() - ANSWER_EVIDENCE_MAX_AGE:
+        return None
+    final_event = last.audit_events.order_by("-sequence").values_list("event_type", flat=True)
+    if final_event.first() != EventType.REQUEST_FAILED:
+        return None
+    call = last.calls.order_by("-pk").first()
+    if call is None or call.result != VicidialCall.Result.REJECTED:
+        return None
+    echoed = call.response_data[-1] if call.response_data else ""
+    return call if echoed.lower() == alias.alias_id.lower() else None
 
 
 def _ensure_inventory_unchanged(alias: Alias | None, *, server: str, alias_id: str) -> None:
@@ -334,6 +361,7 @@ def _create_request(
     server: str = "",
     alias_id: str = "",
     previous: tuple[str, list[str]] | None = None,
+    allowed_by: dict | None = None,
 ) -> AliasRequest:
     """`previous`: the name and logins the request starts from, when not the inventory's
     (a change made from what VICIdial's database holds)."""
@@ -382,6 +410,9 @@ def _create_request(
             }
             if previous is not None:
                 changes["previous_from"] = "vicidial_database"
+            if allowed_by is not None:
+                # What let a drift fix through although the inventory's state said no.
+                changes["allowed_by"] = allowed_by
             record(
                 event_type=EventType.REQUEST_CREATED,
                 actor=requester,

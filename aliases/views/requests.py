@@ -105,7 +105,9 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         **request_review(alias_request=alias_request, user=request.user),
     }
     if context.get("preflight"):
-        context["preflight_shown"] = checks_shown_token(alias_request.pk, context["preflight"])
+        context["preflight_shown"] = checks_shown_token(
+            alias_request.pk, request.user.pk, context["preflight"]
+        )
     return render(request, "aliases/request_detail.html", context)
 
 

@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import ipaddress
-import socket
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from aliases.vicidial.servers import VicidialServer, has_several_servers, vicidial_servers
@@ -27,7 +28,6 @@ DEMO_ALIASES = {
 }
 # Where bin/dev_env.py looks for MariaDB when it writes the .env.
 MARIADB = ("127.0.0.1", 3306)
-MYSQL_PROTOCOL_VERSION = 10
 FULL_DEMO = (
     "for the full demo, delete .env and run make run again: it writes one with two servers "
     "and, while MariaDB answers, a demo database for each."
@@ -81,19 +81,18 @@ def _seed_aliases(
 
 
 def mariadb_answers(address: tuple[str, int] | None = None, timeout: float = 1.0) -> bool:
-    """Whether a MySQL/MariaDB server greets on the address: bin/dev_env.py's test, so the
+    """Whether a MySQL/MariaDB server greets on the address: bin/dev_env.py's own test (that
+    script runs before the virtualenv exists, so it cannot import this package), so the
     advice to write a new .env holds for the .env it would write."""
-    try:
-        with socket.create_connection(address or MARIADB, timeout=timeout) as connection:
-            header = b""
-            while len(header) < 5:
-                piece = connection.recv(5 - len(header))
-                if not piece:
-                    return False
-                header += piece
-    except OSError:
-        return False
-    return header[4] == MYSQL_PROTOCOL_VERSION
+    return _dev_env().mariadb_answers(address or MARIADB, timeout)
+
+
+def _dev_env():
+    path = Path(__file__).resolve().parents[2] / "bin" / "dev_env.py"
+    spec = importlib.util.spec_from_file_location("dev_env", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def full_demo_hint(servers: list[VicidialServer]) -> str:

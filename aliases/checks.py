@@ -122,8 +122,35 @@ def _server_settings(name: str, values: dict) -> list[checks.CheckMessage]:
         )
     if len(numbers) == len(NUMBERS):
         problems += _call_limits(setting, numbers)
+    deadline = numbers.get("TOTAL_DEADLINE")
+    problems += _settle_delay(setting, values.get("SETTLE_DELAY"), deadline)
     problems += _database_url(setting("DB_URL"), str(values["DB_URL"] or ""))
     return problems
+
+
+def _settle_delay(setting, delay, deadline: float | None) -> list[checks.CheckMessage]:
+    """VICIdial's database may settle an unknown outcome only once no call can still change
+    it: a delay not longer than the call's deadline could record a call still under way."""
+    if delay in (None, ""):
+        return []  # the deadline plus a margin
+    try:
+        seconds = float(delay)
+    except (TypeError, ValueError):
+        return [
+            checks.Error(
+                f"{setting('SETTLE_DELAY')} must be a number of seconds.", id="aliases.E030"
+            )
+        ]
+    if deadline is None or seconds > deadline:
+        return []  # an unreadable deadline is reported as such (E011)
+    return [
+        checks.Error(
+            f"{setting('SETTLE_DELAY')} ({seconds:g} s) must be longer than "
+            f"{setting('TOTAL_DEADLINE')} ({deadline:g} s): a call may still "
+            "be changing VICIdial until its deadline.",
+            id="aliases.E031",
+        )
+    ]
 
 
 @sensitive_variables()
@@ -210,36 +237,4 @@ def vicidial_over_tls(app_configs, **kwargs) -> list[checks.CheckMessage]:
                 id="aliases.W002",
             )
         )
-    return problems
-
-
-@checks.register()
-def vicidial_settle_delays(app_configs, **kwargs) -> list[checks.CheckMessage]:
-    """VICIdial's database may settle an unknown outcome only once no call can still change
-    it: a delay not longer than the call's deadline could record a call still under way."""
-    problems = []
-    for name in server_names():
-        values = raw_server_settings(name)
-        delay = values.get("SETTLE_DELAY")
-        if delay in (None, ""):
-            continue  # the deadline plus a margin
-        try:
-            seconds, deadline = float(delay), float(values["TOTAL_DEADLINE"])
-        except (TypeError, ValueError):
-            problems.append(
-                checks.Error(
-                    f"{setting_name(name, 'SETTLE_DELAY')} must be a number of seconds.",
-                    id="aliases.E030",
-                )
-            )
-            continue
-        if not seconds > deadline:
-            problems.append(
-                checks.Error(
-                    f"{setting_name(name, 'SETTLE_DELAY')} ({seconds:g} s) must be longer than "
-                    f"{setting_name(name, 'TOTAL_DEADLINE')} ({deadline:g} s): a call may still "
-                    "be changing VICIdial until its deadline.",
-                    id="aliases.E031",
-                )
-            )
     return problems

@@ -6,6 +6,7 @@ keeps the portal's record identical to what VICIdial stores.
 """
 
 import re
+from collections.abc import Sequence
 
 from django.core.exceptions import ValidationError
 
@@ -63,6 +64,12 @@ def validate_alias_name(value: str) -> None:
         raise ValidationError(
             "Alias name must not start or end with a space.", code="surrounding_space"
         )
+
+
+def same_logins(first: Sequence[str], second: Sequence[str]) -> bool:
+    """Whether two lists name the same phone logins as VICIdial compares them: without
+    regard to letter case or order (a login listed twice still counts twice)."""
+    return sorted(login.lower() for login in first) == sorted(login.lower() for login in second)
 
 
 def parse_phone_logins(text: str) -> list[str]:

@@ -7,7 +7,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 
 from ..errors import InvalidTransition
-from ..validators import LOGIN_MAX_LENGTH
+from ..validators import LOGIN_MAX_LENGTH, same_logins
 from ..vicidial.servers import DEFAULT_SERVER, SERVER_NAME_MAX_LENGTH
 
 
@@ -173,9 +173,9 @@ class AliasRequest(models.Model):
 
     @property
     def logins_change(self) -> bool:
-        before = sorted(login.lower() for login in self.previous_logins)
-        after = sorted(login.lower() for login in self.logins_in_order())
-        return self.kind == RequestKind.CHANGE and before != after
+        return self.kind == RequestKind.CHANGE and not same_logins(
+            self.previous_logins, self.logins_in_order()
+        )
 
 
 class RequestedLogin(models.Model):

@@ -12,11 +12,12 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from ..audit import AuditContext, EventType, record
-from ..models import Alias, AliasLogin, AliasRequest
+from ..models import Alias, AliasLogin
 from ..predicates import may_adopt
 from ..vicidial.servers import server_label
 from ..vicidial_db import VicidialAliasRow, fetch_aliases
 from .extensions import AUDITED_LOGINS_CAP
+from .inventory import live_requests_on_server
 from .permissions import require
 from .vicidial_reads import server_database
 
@@ -74,11 +75,6 @@ def _unique_logins(row: VicidialAliasRow) -> tuple[list[str], list[str]]:
         else:
             kept[login.lower()] = login
     return list(kept.values()), repeated
-
-
-def _live_requests(server: str) -> dict[str, int]:
-    live = AliasRequest.objects.filter(server=server, status__in=AliasRequest.HOLDS_ALIAS_ID)
-    return {alias_id.lower(): pk for pk, alias_id in live.values_list("pk", "alias_id")}
 
 
 def _wanted(rows: list[VicidialAliasRow], only: Iterable[str] | None, report: AdoptReport):
@@ -176,13 +172,13 @@ def aliases_adopt(
             alias_id.lower()
             for alias_id in Alias.objects.filter(server=server).values_list("alias_id", flat=True)
         }
-        live = _live_requests(server)
+        live = live_requests_on_server(server)
         for row in rows:
             key = row.alias_id.lower()
             if key in listed:
                 report.already_listed.append(row.alias_id)
             elif key in live:
-                report.skipped_live_request[row.alias_id] = live[key]
+                report.skipped_live_request[row.alias_id] = live[key].pk
             else:
                 _adopt_row(server, row, report)
                 listed.add(key)

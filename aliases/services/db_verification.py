@@ -19,6 +19,7 @@ from ..audit import AuditContext, EventType, record
 from ..errors import InvalidTransition, PortalError
 from ..models import AliasRequest, VicidialCall
 from ..predicates import is_decider
+from ..validators import same_logins
 from ..vicidial.servers import raw_server_settings
 from ..vicidial_db import VicidialAliasRow, VicidialDatabase, VicidialDatabaseError, fetch_alias
 from .inventory import inventory_apply
@@ -102,13 +103,8 @@ def shown_time(moment: datetime) -> str:
     return formats.date_format(timezone.localtime(moment), "DATETIME_FORMAT")
 
 
-def logins_match(found: Sequence[str], expected: Sequence[str]) -> bool:
-    """As VICIdial compares logins: letter case and order do not matter."""
-    return sorted(login.lower() for login in found) == sorted(login.lower() for login in expected)
-
-
 def row_matches(row: VicidialAliasRow | None, name: str, logins: Sequence[str]) -> bool:
-    return row is not None and row.alias_name == name and logins_match(row.logins, logins)
+    return row is not None and row.alias_name == name and same_logins(row.logins, logins)
 
 
 def _sent_fields_match(
@@ -119,7 +115,7 @@ def _sent_fields_match(
     if row is None:
         return False
     name_ok = row.alias_name == name or not alias_request.name_changes
-    logins_ok = logins_match(row.logins, logins) or not alias_request.logins_change
+    logins_ok = same_logins(row.logins, logins) or not alias_request.logins_change
     return name_ok and logins_ok
 
 

@@ -23,6 +23,7 @@ from ..vicidial.servers import server_label
 from ..vicidial_db import VicidialAliasRow, fetch_aliases, fetch_phone_logins
 from .adopt import AUDITED_ALIAS_IDS_CAP
 from .extensions import AUDITED_LOGINS_CAP
+from .inventory import live_requests_on_server
 from .permissions import require
 from .vicidial_reads import server_database
 
@@ -245,18 +246,13 @@ def _inventory(server: str) -> dict[str, Alias]:
     return {alias.alias_id.lower(): alias for alias in aliases}
 
 
-def _live_requests(server: str) -> dict[str, AliasRequest]:
-    live = AliasRequest.objects.filter(server=server, status__in=AliasRequest.HOLDS_ALIAS_ID)
-    return {row.alias_id.lower(): row for row in live}
-
-
 def drift_compare(*, server: str) -> DriftReport:
     """Compare the server's inventory with VICIdial's phones_alias and phones."""
     target = server_database(server)
     vicidial = {row.alias_id.lower(): row for row in fetch_aliases(target)}
     phones = fetch_phone_logins(target)
     inventory = _inventory(server)
-    comparison = _Comparison(server, phones, _live_requests(server))
+    comparison = _Comparison(server, phones, live_requests_on_server(server))
     keys = sorted(vicidial.keys() | inventory.keys())
     for key in keys:
         comparison.compare(inventory.get(key), vicidial.get(key))

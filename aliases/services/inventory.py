@@ -18,6 +18,13 @@ def alias_lookup(server: str, alias_id: str) -> Alias | None:
     return Alias.objects.filter(server=server, alias_id__iexact=alias_id).first()
 
 
+def live_requests_on_server(server: str) -> dict[str, AliasRequest]:
+    """The open request (pending, calling or unsettled) of each alias ID on the server, by
+    lower-cased alias ID: the database allows at most one per server and alias ID."""
+    live = AliasRequest.objects.filter(server=server, status__in=AliasRequest.HOLDS_ALIAS_ID)
+    return {row.alias_id.lower(): row for row in live}
+
+
 def alias_snapshot(alias: Alias | None) -> dict[str, Any]:
     if alias is None:
         return {"state": None, "alias_name": None, "phone_logins": None}

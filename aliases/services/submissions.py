@@ -24,6 +24,7 @@ from ..predicates import may_submit
 from ..validators import (
     LOGIN_MAX_LENGTH,
     parse_phone_logins,
+    same_logins,
     validate_alias_id,
     validate_alias_name,
 )
@@ -168,9 +169,7 @@ def alias_change_submit(
     else:
         previous = (alias.alias_name, alias.logins_in_order())
         now_holds = "what the alias has now"
-    if alias_name == previous[0] and sorted(map(str.lower, logins)) == sorted(
-        map(str.lower, previous[1])
-    ):
+    if alias_name == previous[0] and same_logins(logins, previous[1]):
         raise ValidationError(
             f"Nothing would change: the name and the phone logins are {now_holds} "
             "(VICIdial ignores letter case and order in logins).",
@@ -280,8 +279,8 @@ def _ensure_vicidial_holds(alias: Alias, *, present: bool, doing: str) -> dict |
     try:
         held = _held_in_vicidial(alias)
     except NoVicidialDatabase as error:
-        if last_answer_shows(alias) == present:
-            call = _answer_as_evidence(alias)
+        call = _answer_as_evidence(alias)
+        if call is not None and _answer_shows(call) == present:
             return {"vicidial_call": call.pk, "answer": call.reason}
         raise InvalidTransition(
             f"{refused}: the portal cannot read its database ({error}), and VICIdial's answer "
@@ -300,12 +299,9 @@ def _ensure_vicidial_holds(alias: Alias, *, present: bool, doing: str) -> dict |
     return {"vicidial_database": held.as_evidence() if held else None}
 
 
-def last_answer_shows(alias: Alias) -> bool | None:
-    """Whether VICIdial's answer to the alias's last request showed it present (ALREADY
-    EXISTS), missing (DOES NOT EXIST), or neither (None)."""
-    call = _answer_as_evidence(alias)
-    if call is None:
-        return None
+def _answer_shows(call: VicidialCall) -> bool | None:
+    """Whether VICIdial's answer showed the alias present (ALREADY EXISTS), missing (DOES NOT
+    EXIST), or neither (None)."""
     if ALREADY_EXISTS in call.reason:
         return True
     if DOES_NOT_EXIST in call.reason:

@@ -15,4 +15,8 @@ RUN DEBUG=false SECRET_KEY=collectstatic-only VICIDIAL_API_PASS=collectstatic-on
 USER portal
 
 EXPOSE 8000
+# The web container. The task worker is the same image with another command, one container
+# per worker (docs/DEPLOY.md, Task workers); `docker stop` sends SIGTERM, and the worker
+# finishes its call first, so give it time: `--stop-timeout 40`.
+#   docker run -d --env-file /etc/portal/env --stop-timeout 40 alias-portal python manage.py portal_worker
 CMD ["sh", "-c", "python manage.py migrate --noinput && exec gunicorn portal.wsgi:application --bind 0.0.0.0:8000 --workers ${GUNICORN_WORKERS:-4} --timeout ${GUNICORN_TIMEOUT:-60} --access-logfile -"]

@@ -5,7 +5,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db import DataError
 from django.db.models import Q, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
@@ -22,11 +22,14 @@ from .models import (
     AuditDigest,
     AuditEvent,
     Extension,
+    RequestBatch,
     RequestedLogin,
     VicidialCall,
 )
 from .signals import record_permission_denied
 from .templatetags.portal import extension_history_url, raw_response_of
+from .validators import is_posted_id
+from .views.batches import approved_message
 
 
 class CappedCountPaginator(Paginator):
@@ -212,38 +215,91 @@ class AliasRequestAdmin(
     def response_action(self, request, queryset):
         # Django's admin turns a selected id that is not a number into a 500; drop such ids.
         selected = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
-        numeric = [value for value in selected if value.isdigit() and len(value) <= 18]
+        numeric = [value for value in selected if is_posted_id(value)]
         if numeric != selected:
             request.POST = request.POST.copy()
             request.POST.setlist(admin.helpers.ACTION_CHECKBOX_NAME, numeric)
         return super().response_action(request, queryset)
 
-    def _decide_each(self, request, queryset, service, title: str, action: str):
-        if "apply" not in request.POST:
-            return _ask_for_note(self, request, queryset, title, action)
+    def _posted_note(self, request) -> str | None:
         # The same form as the portal's decision box, so both accept exactly the same notes.
         form = DecisionForm(request.POST)
         if not form.is_valid():
             errors = " ".join(error for errors in form.errors.values() for error in errors)
             self.message_user(request, f"Nothing was done: {errors}", messages.ERROR)
             return None
-        _run_service_on_each(self, request, queryset, service, note=form.cleaned_data["note"])
+        return form.cleaned_data["note"]
+
+    def _decide_each(self, request, queryset, service, title: str, action: str):
+        if "apply" not in request.POST:
+            return _ask_for_note(self, request, queryset, title, action)
+        note = self._posted_note(request)
+        if note is not None:
+            _run_service_on_each(self, request, queryset, service, note=note)
         return None
 
-    @admin.action(description="Approve and carry out in VICIdial", permissions=["decide"])
+    @admin.action(description="Approve (queued for VICIdial as one batch)", permissions=["decide"])
     def approve_selected(self, request, queryset):
-        return self._decide_each(
-            request,
-            queryset,
-            services.alias_request_approve,
-            "Approve requests",
-            "approve_selected",
-        )
+        """One bulk approval, as the portal's "Approve selected": the worker makes the calls
+        and the batch's page follows them."""
+        if "apply" not in request.POST:
+            return _ask_for_note(self, request, queryset, "Approve requests", "approve_selected")
+        note = self._posted_note(request)
+        if note is None:
+            return None
+        try:
+            batch = services.requests_approve_many(
+                request_ids=queryset.order_by("pk").values_list("pk", flat=True),
+                actor=request.user,
+                note=note,
+                context=AuditContext.from_request(request),
+            )
+        except PermissionDenied as error:
+            record_permission_denied(request, str(error))
+            self.message_user(request, str(error), messages.ERROR)
+            return None
+        except (PortalError, ValidationError) as error:
+            text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            self.message_user(request, text, messages.ERROR)
+            return None
+        self.message_user(request, approved_message(batch))
+        return HttpResponseRedirect(reverse("aliases:batch_detail", args=[batch.pk]))
 
     @admin.action(description="Reject", permissions=["decide"])
     def reject_selected(self, request, queryset):
         return self._decide_each(
             request, queryset, services.alias_request_reject, "Reject requests", "reject_selected"
+        )
+
+
+@admin.register(RequestBatch)
+class RequestBatchAdmin(BigTableAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ["id", "kind", "created_by", "created_at", "filename", "paused_at", "links"]
+    list_filter = ["kind", "created_at"]
+    list_select_related = ["created_by"]
+    date_hierarchy = "created_at"
+    readonly_fields = [field.name for field in RequestBatch._meta.fields] + ["links"]
+    fields = readonly_fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[RequestBatch]:
+        return super().get_queryset(request).filter(predicates.batches_seen_by(request.user))
+
+    def has_view_permission(self, request: HttpRequest, obj=None) -> bool:
+        # No role holds view_requestbatch: who sees a batch is the portal's rule.
+        if obj is not None:
+            return predicates.sees_batch.test(request.user, obj)
+        return predicates.may_view_requests.test(request.user)
+
+    @admin.display(description="Links")
+    def links(self, obj: RequestBatch) -> str:
+        relation = "upload_batch" if obj.kind == RequestBatch.Kind.UPLOAD else "approval_batch"
+        requests_url = reverse("admin:aliases_aliasrequest_changelist")
+        return format_html(
+            '<a href="{}">portal page</a>, <a href="{}?{}__id__exact={}">its requests</a>',
+            reverse("aliases:batch_detail", args=[obj.pk]),
+            requests_url,
+            relation,
+            obj.pk,
         )
 
 

@@ -182,6 +182,7 @@ NUMBERS = {
     "TIMEOUT": float,
     "MAX_BODY_BYTES": int,
     "MAX_IN_FLIGHT": int,
+    "CALLS_PER_SECOND": float,
 }
 
 
@@ -197,17 +198,6 @@ def _call_limits(setting, numbers: dict) -> list[checks.CheckMessage]:
                 id="aliases.E006",
             )
         )
-    # An approval may wait one deadline for a free slot, then call for one deadline.
-    if 2 * deadline >= settings.GUNICORN_TIMEOUT:
-        problems.append(
-            checks.Error(
-                f"Twice {setting('TOTAL_DEADLINE')} ({2 * deadline:g} s: a wait for a free "
-                "slot, then the call) must stay below the worker timeout GUNICORN_TIMEOUT "
-                f"({settings.GUNICORN_TIMEOUT:g} s), or a slow VICIdial gets the worker "
-                "killed mid-call.",
-                id="aliases.E007",
-            )
-        )
     if numbers["MAX_BODY_BYTES"] < MIN_BODY_CAP:
         problems.append(
             checks.Error(
@@ -217,6 +207,12 @@ def _call_limits(setting, numbers: dict) -> list[checks.CheckMessage]:
     if numbers["MAX_IN_FLIGHT"] < 1:
         problems.append(
             checks.Error(f"{setting('MAX_IN_FLIGHT')} must be at least 1.", id="aliases.E009")
+        )
+    if numbers["CALLS_PER_SECOND"] < 0:
+        problems.append(
+            checks.Error(
+                f"{setting('CALLS_PER_SECOND')} must be 0 (no limit) or more.", id="aliases.E013"
+            )
         )
     return problems
 

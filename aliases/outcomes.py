@@ -20,6 +20,9 @@ OTHER_OUTCOMES = {
     "adopted": "Adopted",  # adopt
     "nothing_adopted": "Nothing adopted",
     "imported": "Imported",  # extension catalogue
+    "uploaded": "Requests uploaded",  # bulk upload
+    "paused": "Paused",  # bulk approval batch
+    "resumed": "Resumed",
     "synced": "Synced from VICIdial",
     "failed": "Failed",  # log-in
     "locked_out": "Locked out",

@@ -13,7 +13,7 @@ import rules
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db.models import Q
 
-from .models import AliasRequest
+from .models import AliasRequest, RequestBatch
 
 User = AbstractBaseUser | AnonymousUser
 Status = AliasRequest.Status
@@ -61,18 +61,26 @@ def needs_verification(user: User, alias_request: AliasRequest | None) -> bool:
     return alias_request is not None and alias_request.status == Status.NEEDS_VERIFICATION
 
 
+@rules.predicate
+def created_batch(user: User, batch: RequestBatch | None) -> bool:
+    return batch is not None and user.is_authenticated and batch.created_by_id == user.pk
+
+
 # The rules. Supervisors see their own requests; admins and auditors see every request.
 sees_request = may_view_requests & (sees_every_request | is_requester)
 # Four-eyes: approving, rejecting, retrying and settling are all decisions, never on one's own.
 decides_request = is_decider & ~is_requester
 # Only the person who asked for a request may withdraw it.
 cancels_request = may_cancel_own & is_requester
+# A batch, like a request: supervisors see their own uploads; admins and auditors every batch.
+sees_batch = may_view_requests & (sees_every_request | created_batch)
 
 RULES = {
     "aliases.submit_request": may_submit,
     "aliases.see_request": sees_request,
     "aliases.decide_request": decides_request,
     "aliases.cancel_request": cancels_request,
+    "aliases.see_batch": sees_batch,
     "aliases.resume_vicidial_calls": is_decider,
 }
 for _name, _predicate in RULES.items():
@@ -98,3 +106,12 @@ def requests_seen_by(user: User) -> Q:
     if sees_every_request.test(user):
         return Q()
     return Q(requester_id=user.pk)
+
+
+def batches_seen_by(user: User) -> Q:
+    """`sees_batch` as a query filter."""
+    if not may_view_requests.test(user):
+        return Q(pk__in=[])
+    if sees_every_request.test(user):
+        return Q()
+    return Q(created_by_id=user.pk)

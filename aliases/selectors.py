@@ -44,7 +44,11 @@ def alias_requests_pending() -> QuerySet[AliasRequest]:
 def alias_requests_needing_attention() -> QuerySet[AliasRequest]:
     return _with_related(
         AliasRequest.objects.filter(
-            status__in=[AliasRequest.Status.NEEDS_VERIFICATION, AliasRequest.Status.CALLING]
+            status__in=[
+                AliasRequest.Status.NEEDS_VERIFICATION,
+                AliasRequest.Status.QUEUED,
+                AliasRequest.Status.CALLING,
+            ]
         )
     ).order_by("created_at")
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import audit, drift, inventory, requests, verification
+from .views import audit, batches, drift, inventory, requests, uploads, verification
 
 app_name = "aliases"
 
@@ -8,6 +8,12 @@ urlpatterns = [
     path("", requests.home, name="home"),
     path("requests/", requests.request_list, name="request_list"),
     path("requests/new/", requests.request_new, name="request_new"),
+    path("requests/upload/", uploads.request_upload, name="request_upload"),
+    path(
+        "requests/upload/template.csv",
+        uploads.request_upload_template,
+        name="request_upload_template",
+    ),
     path("requests/<int:pk>/", requests.request_detail, name="request_detail"),
     path("requests/<int:pk>/approve/", requests.request_approve, name="request_approve"),
     path("requests/<int:pk>/reject/", requests.request_reject, name="request_reject"),
@@ -19,6 +25,16 @@ urlpatterns = [
         verification.request_verify_db,
         name="request_verify_db",
     ),
+    path(
+        "requests/approve-selected/",
+        batches.requests_approve_selected,
+        name="requests_approve_selected",
+    ),
+    path("batches/<int:pk>/", batches.batch_detail, name="batch_detail"),
+    path("batches/<int:pk>/pause/", batches.batch_pause, name="batch_pause"),
+    path("batches/<int:pk>/resume/", batches.batch_resume, name="batch_resume"),
+    path("batches/<int:pk>/withdraw/", batches.batch_withdraw, name="batch_withdraw"),
+    path("batches/<int:pk>/approve/", batches.batch_approve, name="batch_approve"),
     path("vicidial/resume/", requests.vicidial_resume, name="vicidial_resume"),
     path("audit/", audit.audit_list, name="audit_list"),
     path("audit/export.<str:fmt>", audit.audit_export, name="audit_export"),

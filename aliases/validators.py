@@ -116,3 +116,9 @@ def validate_phone_login(value: str) -> None:
             code="invalid_login",
             params={"most": LOGIN_MAX_LENGTH},
         )
+
+
+def is_posted_id(value: str) -> bool:
+    """A row id as a form posts it: ASCII digits ("²".isdigit() is true too), short enough
+    for a 64-bit key, so int() and the query can neither raise nor overflow."""
+    return value.isascii() and value.isdigit() and len(value) <= 18

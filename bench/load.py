@@ -1,8 +1,10 @@
 """A bounded load test: the real user journey over HTTP against gunicorn and PostgreSQL.
 
-Sets up a throw-away PostgreSQL database, the VICIdial simulator and gunicorn on 127.0.0.1,
-runs submitter and approver clients until the deadline, checks the database for lost or
-stuck requests, prints a report and tears everything down. `make bench` runs it.
+Sets up a throw-away PostgreSQL database, the VICIdial simulator, gunicorn and two task
+workers (`manage.py portal_worker`, which make the VICIdial calls that approvals queue) on
+127.0.0.1, runs submitter and approver clients until the deadline, waits for the workers to
+empty the queue, checks the database for lost or stuck requests, prints a report and tears
+everything down. `make bench` runs it.
 """
 
 from __future__ import annotations
@@ -39,9 +41,13 @@ HOST = "127.0.0.1"
 PG_SERVER = f"postgresql://postgres@{HOST}:5432"
 DB_NAME = "portal_bench"
 WORKERS = 4
+TASK_WORKERS = 2
 HTTP_TIMEOUT = (5, 30)  # (connect, read) seconds for every client call
 STARTUP_TIMEOUT = 30.0
 SHUTDOWN_GRACE = 35.0  # a little over gunicorn's 30 s graceful timeout
+# How long the workers get, once the clients stop, to make the calls still queued.
+DRAIN_TIMEOUT = 120.0
+DRAIN_POLL = 0.1
 SUBMITTERS = ("supervisor", "supervisor2")
 APPROVERS = ("admin", "admin2")
 # The simulator's demo phones (aliases/simulator.py DEMO_PHONES).
@@ -50,6 +56,8 @@ PHONES = ("cc100", "bb100", "1001", "1002", "1003", "1004", "2001", "2002")
 RACE_SHARE = 0.1
 FINAL = ("succeeded", "failed", "rejected", "cancelled")
 EXPLICIT = ("pending", "needs_verification")
+# Approved, the call not yet recorded: waiting for a worker, or being made.
+IN_FLIGHT = ("queued", "calling")
 CALLED_VICIDIAL = ("calling", "succeeded", "failed", "needs_verification")
 EXAMPLES_KEPT = 5
 
@@ -279,11 +287,16 @@ def approve_one(client: Client, request_id: int) -> bool:
 
 
 def approval_outcome(html: str) -> str:
-    """What the admin was told after Approve: the result, or that someone else was first."""
+    """What the admin was told after Approve: queued for a worker (or, where a task ran at
+    once, the result), or that someone else was first."""
     for text in ALERT.findall(html):
         text = text.strip()
         if text.startswith("Approved. Result: "):
             return "approved: " + text.removeprefix("Approved. Result: ").rstrip(".")
+        if text.startswith("Approved. VICIdial is being called"):
+            return "approved: queued for a worker"
+        if text.startswith("Approved. The call waits"):
+            return "approved: the call waits (calls stopped or batch paused)"
         if "Nothing was changed" in text:
             return "race lost (already decided or in flight)"
     return "approve: no outcome message"
@@ -355,6 +368,9 @@ def portal_env(static_root: Path, simulator_port: int) -> dict[str, str]:
         "VICIDIAL_API_USER": "6666",
         "VICIDIAL_API_PASS": secrets.token_urlsafe(18),
         "AUDIT_HMAC_KEYS": "bench:" + secrets.token_urlsafe(32),
+        "TASKS_BACKEND": "django_tasks_db.DatabaseBackend",
+        # The workers send the requesters' and admins' emails too: kept in memory, not sent.
+        "EMAIL_URL": "memorymail://",
         "PYTHONUNBUFFERED": "1",  # the simulator's log is read to count its calls
     }
 
@@ -445,6 +461,44 @@ def start_gunicorn(env: dict[str, str], port: int, log: Path) -> Service:
     return portal
 
 
+def start_task_workers(env: dict[str, str], workdir: Path, workers: list[Service]) -> None:
+    """Start TASK_WORKERS workers into `workers` (the caller stops them, even if one of them
+    fails to start) and wait until each has written its first heartbeat."""
+    argv = [PYTHON, "manage.py", "portal_worker", "--no-startup-delay"]
+    for number in range(1, TASK_WORKERS + 1):
+        log = workdir / f"worker{number}.log"
+        workers.append(Service(f"task worker {number}", argv, env, log))
+    for worker in workers:
+        worker.wait_until(functools.partial(worker_beats, worker.process.pid))
+
+
+def worker_beats(pid: int) -> bool:
+    with psycopg.connect(f"{PG_SERVER}/{DB_NAME}") as connection:
+        query = "SELECT 1 FROM aliases_workerheartbeat WHERE pid = %s"
+        return connection.execute(query, (pid,)).fetchone() is not None
+
+
+def requests_in_flight() -> int:
+    with psycopg.connect(f"{PG_SERVER}/{DB_NAME}") as connection:
+        query = "SELECT count(*) FROM aliases_aliasrequest WHERE status = ANY(%s)"
+        return connection.execute(query, (list(IN_FLIGHT),)).fetchone()[0]
+
+
+def wait_for_queue(since: float) -> float | None:
+    """Seconds from `since` until no request is queued or calling; None if some still were
+    after DRAIN_TIMEOUT (the checks then report them as stuck)."""
+    deadline = time.monotonic() + DRAIN_TIMEOUT
+    while time.monotonic() < deadline:
+        if requests_in_flight() == 0:
+            return time.monotonic() - since
+        time.sleep(DRAIN_POLL)
+    return None
+
+
+# What a task worker logs, as a warning, when it is stopped as the run ends.
+WORKER_STOPPING = "shutting down gracefully"
+
+
 # --- checking ---------------------------------------------------------------------------
 
 
@@ -457,6 +511,8 @@ class DatabaseCheck:
     calls: int
     calls_in_flight: int
     requests_with_calls: int
+    # Approval to recorded outcome less VICIdial's own answer time, per request that called.
+    outcome_after_ms: list[float]
 
 
 def check_database(submitted_ids: list[int]) -> DatabaseCheck:
@@ -468,6 +524,12 @@ def check_database(submitted_ids: list[int]) -> DatabaseCheck:
             "SELECT count(*), count(*) FILTER (WHERE result = 'in_flight'), "
             "count(DISTINCT request_id) FROM aliases_vicidialcall"
         ).fetchone()
+        outcome_after = connection.execute(
+            "SELECT EXTRACT(EPOCH FROM r.completed_at - r.decided_at) * 1000 "
+            "- sum(coalesce(c.duration_ms, 0)) "
+            "FROM aliases_aliasrequest r JOIN aliases_vicidialcall c ON c.request_id = r.id "
+            "WHERE r.completed_at IS NOT NULL AND r.decided_at IS NOT NULL GROUP BY r.id"
+        ).fetchall()
     status_of = dict(rows)
     return DatabaseCheck(
         status_counts=dict(Counter(status_of.values())),
@@ -477,6 +539,7 @@ def check_database(submitted_ids: list[int]) -> DatabaseCheck:
         calls=calls,
         calls_in_flight=in_flight,
         requests_with_calls=distinct,
+        outcome_after_ms=sorted(float(value) for (value,) in outcome_after),
     )
 
 
@@ -494,7 +557,11 @@ def verify_audit(env: dict[str, str]) -> str:
 
 def server_problems(log: Path) -> list[str]:
     markers = ("Traceback", " ERROR ", " WARNING ", "WORKER TIMEOUT", "[CRITICAL]")
-    return [line for line in log.read_text().splitlines() if any(m in line for m in markers)]
+    return [
+        line
+        for line in log.read_text().splitlines()
+        if any(m in line for m in markers) and WORKER_STOPPING not in line
+    ]
 
 
 # --- reporting --------------------------------------------------------------------------
@@ -541,13 +608,25 @@ def print_checks(recorder: Recorder, db: DatabaseCheck, simulated: int, audit: s
     statuses = ", ".join(f"{status} {count}" for status, count in sorted(db.status_counts.items()))
     print(f"requests in the database by status: {statuses or 'none'}")
     print(f"LOST (submitted, not in the database): {counted(db.lost)}")
-    print(f"still in flight (status calling): {counted(db.stuck)}")
+    print(f"stuck (queued, calling or unknown status at the end): {counted(db.stuck)}")
     print(
         f"VICIdial calls: simulator {simulated}, VicidialCall rows {db.calls} "
         f"({db.calls_in_flight} in flight, {db.requests_with_calls} requests), "
-        f"requests approved {db.requests_that_called}"
+        f"requests that called {db.requests_that_called}"
     )
     print(f"audit chain: {audit}")
+
+
+def print_queue(drained_after: float | None, db: DatabaseCheck) -> None:
+    drained = f"{drained_after:.1f} s" if drained_after is not None else "not within the limit"
+    print(f"\nqueue empty (nothing queued or calling) after the clients stopped: {drained}")
+    ordered = db.outcome_after_ms
+    if ordered:
+        figures = " / ".join(f"{percentile(ordered, share):.0f}" for share in (0.5, 0.95))
+        print(
+            f"approval to recorded outcome, less VICIdial's answer time, p50 / p95 / max: "
+            f"{figures} / {ordered[-1]:.0f} ms ({len(ordered)} requests)"
+        )
 
 
 def counted(ids: list[int]) -> str:
@@ -561,7 +640,7 @@ def problems_found(recorder: Recorder, db: DatabaseCheck, simulated: int, audit:
         f"{errors} errors": errors > 0,
         f"{len(db.lost)} lost requests": bool(db.lost),
         f"{unexpected} unexpected responses": unexpected > 0,
-        f"{len(db.stuck)} requests stuck calling VICIdial": bool(db.stuck),
+        f"{len(db.stuck)} requests stuck (queued or calling VICIdial)": bool(db.stuck),
         f"{db.calls_in_flight} VICIdial calls still in flight": db.calls_in_flight > 0,
         "VICIdial calls do not match approvals one to one": not (
             simulated == db.calls == db.requests_with_calls == db.requests_that_called
@@ -608,6 +687,7 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     simulator_port, portal_port = free_port(), free_port()
     env = portal_env(workdir / "static", simulator_port)
     simulator_log, portal_log = workdir / "simulator.log", workdir / "gunicorn.log"
+    workers: list[Service] = []
     with contextlib.ExitStack() as cleanup:
         with phase(f"setup: database {DB_NAME}, collectstatic, migrate, demo users, servers"):
             recreate_database()
@@ -619,6 +699,9 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             manage(env, "seed_demo", "--force")
             simulator = start_simulator(env, simulator_port, simulator_log)
             cleanup.callback(simulator.stop, signal.SIGINT)
+            # Stopped (in reverse) gunicorn first, then the workers, then the simulator.
+            cleanup.callback(lambda: [worker.stop(signal.SIGTERM) for worker in workers])
+            start_task_workers(env, workdir, workers)
             portal = start_gunicorn(env, portal_port, portal_log)
             cleanup.callback(portal.stop, signal.SIGTERM)
 
@@ -626,26 +709,41 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         with phase(f"load: {args.clients} clients for {args.seconds:g} s"):
             base_url = f"http://{HOST}:{portal_port}"
             elapsed = run_clients(base_url, args.clients, args.seconds, args.ramp, recorder)
+            clients_stopped = time.monotonic()
+
+        with phase("queue: the workers make the calls still queued"):
+            drained_after = wait_for_queue(clients_stopped)
+            # Stopping gunicorn gracefully lets an approval still in flight (a client that
+            # gave up waiting) commit; the workers then call it too.
+            portal.stop(signal.SIGTERM)
+            if drained_after is not None:
+                wait_for_queue(time.monotonic())
 
         with phase("checks"):
-            # Stopping gunicorn gracefully lets approvals still in flight finish first.
-            portal.stop(signal.SIGTERM)
+            # SIGTERM: a worker finishes and records the call it is making, then exits.
+            for worker in workers:
+                worker.stop(signal.SIGTERM)
             simulator.stop(signal.SIGINT)
             db = check_database(recorder.submitted_ids)
             simulated = simulator_calls(simulator_log)
             audit = verify_audit(env)
-            noisy = server_problems(portal_log)
+            noisy = [
+                line
+                for log in (portal_log, *(worker.log for worker in workers))
+                for line in server_problems(log)
+            ]
 
     print(
         f"\n{args.clients} clients (started over {round(args.ramp, 1):g} s), {elapsed:.1f} s, "
-        f"gunicorn {WORKERS} sync workers\n"
+        f"gunicorn {WORKERS} sync workers, {TASK_WORKERS} task workers\n"
     )
     print_table(recorder, elapsed)
     print_checks(recorder, db, simulated, audit)
+    print_queue(drained_after, db)
     if recorder.examples:
         print("\nfirst problems seen by clients:", *recorder.examples, sep="\n  ")
     if noisy:
-        print(f"\nserver log: {len(noisy)} warning/error lines, first:", *noisy[:5], sep="\n  ")
+        print(f"\nserver logs: {len(noisy)} warning/error lines, first:", *noisy[:5], sep="\n  ")
     problems = problems_found(recorder, db, simulated, audit)
     print("\nFAILED: " + "; ".join(problems) if problems else "\nOK")
     return 1 if problems else 0

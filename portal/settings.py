@@ -39,6 +39,8 @@ INSTALLED_APPS = [
     "axes",
     "rules",
     "pgtrigger",
+    "django_tasks",
+    "django_tasks_db",
     "aliases",
 ]
 
@@ -138,16 +140,15 @@ VICIDIAL_TIMEOUT = env.float("VICIDIAL_TIMEOUT", default=10.0)
 VICIDIAL_CONNECT_TIMEOUT = env.float("VICIDIAL_CONNECT_TIMEOUT", default=3.0)
 VICIDIAL_HTTP_METHOD = env.str("VICIDIAL_HTTP_METHOD", default="POST").upper()
 # One deadline per call over connect, send and read (the read timeout is per socket read).
-# An approval waits at most this long for a free slot, then calls for at most this long:
-# twice it must stay below the worker timeout (aliases/checks.py refuses to start otherwise).
+# Calls run in the task worker, never in a web request, so gunicorn's timeout is not a bound.
 VICIDIAL_TOTAL_DEADLINE = env.float("VICIDIAL_TOTAL_DEADLINE", default=20.0)
 # Answers longer than this keep their start, result line and end (real ones reach ~90 KB).
 VICIDIAL_MAX_BODY_BYTES = env.int("VICIDIAL_MAX_BODY_BYTES", default=256 * 1024)
 # Calls in flight to VICIdial at once, across every process: a burst with a bad password
 # then costs at most this many bad logins.
 VICIDIAL_MAX_IN_FLIGHT = env.int("VICIDIAL_MAX_IN_FLIGHT", default=1)
-# gunicorn's --timeout (the Dockerfile's): a worker running longer is killed mid-call.
-GUNICORN_TIMEOUT = env.float("GUNICORN_TIMEOUT", default=60.0)
+# Calls started per second to one VICIdial server, across every worker (0: no limit).
+VICIDIAL_CALLS_PER_SECOND = env.float("VICIDIAL_CALLS_PER_SECOND", default=5.0)
 if not DEBUG and not VICIDIAL_API_PASS:
     raise ImproperlyConfigured("VICIDIAL_API_PASS must be set when DEBUG is off.")
 # The default server's name on pages, when there are several.
@@ -169,6 +170,7 @@ VICIDIAL_SERVERS = {
             "TOTAL_DEADLINE",
             "MAX_BODY_BYTES",
             "MAX_IN_FLIGHT",
+            "CALLS_PER_SECOND",
             "DB_URL",
             "LABEL",
             "SETTLE_DELAY",
@@ -240,6 +242,37 @@ LOGGING = {
         "django.request": {"filters": ["one_line_403"]},
     },
 }
+# Background tasks (Django's Tasks API): every VICIdial call and every email runs in a task
+# worker (manage.py portal_worker). The database queue needs no broker; docs/DEPLOY.md says
+# how to move to another backend (RQ on Redis).
+TASKS = {
+    "default": {
+        "BACKEND": env.str("TASKS_BACKEND", default="django_tasks_db.DatabaseBackend"),
+        "QUEUES": ["default"],
+    }
+}
+# The home page warns admins when no worker was seen for this long, or when an approved
+# request has waited this long for one.
+WORKER_SILENT_AFTER = timedelta(seconds=env.int("WORKER_SILENT_AFTER_SECONDS", default=30))
+QUEUE_STALE_AFTER = timedelta(seconds=env.int("QUEUE_STALE_AFTER_SECONDS", default=120))
+
+# Email: the console in development, SMTP from EMAIL_URL in production
+# (smtp+tls://user:password@mail.example.com:587).
+_email = env.email_url("EMAIL_URL", default="consolemail://" if DEBUG else "smtp://localhost:25")
+EMAIL_BACKEND = _email["EMAIL_BACKEND"]
+EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
+EMAIL_PORT = _email.get("EMAIL_PORT") or 25
+EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
+EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
+EMAIL_USE_TLS = _email.get("EMAIL_USE_TLS", False)
+EMAIL_USE_SSL = _email.get("EMAIL_USE_SSL", False)
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=10)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="phone-alias-portal@localhost")
+# Links in emails start with this (the portal's address as people reach it).
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# At most one "requests are waiting for you" email per admin this often.
+NOTIFY_PENDING_EVERY = timedelta(minutes=env.int("NOTIFY_PENDING_EVERY_MINUTES", default=5))
+
 # Base delay before retrying a call that never reached VICIdial (doubled, with jitter).
 VICIDIAL_RETRY_BACKOFF = env.float("VICIDIAL_RETRY_BACKOFF", default=0.5)
 # Only behind a proxy that sets X-Forwarded-For: the audit trail then records its last hop.

@@ -3,16 +3,22 @@
 import os
 import secrets
 
+# A task worker a test starts (tests/workers.py): it keeps the secrets, VICIdial address,
+# database and limits the parent test passes in its environment, so both sign one audit
+# chain and call one simulator, and it takes its tasks from the database queue.
+TEST_CHILD = os.environ.get("PORTAL_TEST_CHILD") == "1"
+
 # Set before the settings module reads the environment (and any developer's .env file).
 os.environ["DEBUG"] = "false"
-os.environ["SECRET_KEY"] = "tests-" + secrets.token_urlsafe(40)
-# A fresh VICIdial password per run, so a leak test can search for a value nobody typed.
-os.environ["VICIDIAL_API_PASS"] = "Tpw" + secrets.token_urlsafe(12)
-os.environ["VICIDIAL_API_USER"] = "6666"
-# A fresh audit MAC key per run, for the same reason; digests' signing keys are per test.
-os.environ["AUDIT_HMAC_KEYS"] = "run:" + secrets.token_urlsafe(32)
-os.environ.pop("AUDIT_HMAC_KEY_ID", None)
-os.environ["VICIDIAL_API_URL"] = "http://127.0.0.1:9/vicidial/non_agent_api.php"
+if not TEST_CHILD:
+    os.environ["VICIDIAL_API_USER"] = "6666"
+    os.environ["SECRET_KEY"] = "tests-" + secrets.token_urlsafe(40)
+    # A fresh VICIdial password per run, so a leak test can search for a value nobody typed.
+    os.environ["VICIDIAL_API_PASS"] = "Tpw" + secrets.token_urlsafe(12)
+    # A fresh audit MAC key per run, for the same reason; digests' signing keys are per test.
+    os.environ["AUDIT_HMAC_KEYS"] = "run:" + secrets.token_urlsafe(32)
+    os.environ.pop("AUDIT_HMAC_KEY_ID", None)
+    os.environ["VICIDIAL_API_URL"] = "http://127.0.0.1:9/vicidial/non_agent_api.php"
 os.environ["SECURE_SSL_REDIRECT"] = "false"
 os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
 
@@ -33,3 +39,9 @@ VICIDIAL_TOTAL_DEADLINE = 3.0
 STATIC_ROOT = None
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+# Tasks run at once, in the process that enqueues them; the worker tests start real workers
+# on the database queue (tests/workers.py).
+if not TEST_CHILD:
+    TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+    VICIDIAL_CALLS_PER_SECOND = 0.0
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

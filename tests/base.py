@@ -31,6 +31,7 @@ def make_user(username: str, roles: list[Role]) -> AbstractBaseUser:
         grant(apps, ROLE_PERMISSIONS)
     user = get_user_model().objects.create_user(
         username=username,
+        email=f"{username}@example.com",
         password=PASSWORD,
         is_staff=Role.ADMIN in roles or Role.AUDITOR in roles,
     )

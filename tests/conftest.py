@@ -10,6 +10,7 @@ from aliases.simulator import VicidialSimulator, demo_state
 
 from .base import PERSONAS, make_user
 from .vicidial_mariadb import vicidial_db  # noqa: F401 - a fixture for every test module
+from .workers import workers  # noqa: F401 - real task worker processes (PostgreSQL)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -32,6 +32,7 @@ def test_each_step_writes_exactly_one_event(users, simulator):
     assert types() == [
         Type.REQUEST_CREATED,
         Type.REQUEST_APPROVED,
+        Type.REQUEST_CALL_STARTED,
         Type.VICIDIAL_CALL,
         Type.REQUEST_SUCCEEDED,
     ]
@@ -66,6 +67,7 @@ def test_events_carry_who_where_and_one_correlation_id_per_action(client_for, us
     )
     assert [e.event_type for e in approval_events[::-1]] == [
         Type.REQUEST_APPROVED,
+        Type.REQUEST_CALL_STARTED,
         Type.VICIDIAL_CALL,
         Type.REQUEST_SUCCEEDED,
     ]
@@ -80,7 +82,7 @@ def test_events_carry_who_where_and_one_correlation_id_per_action(client_for, us
         assert event.extensions == ["cc100", "bb100"]
         assert event.occurred_at.utcoffset().total_seconds() == 0
     approved = approval_events[-1]
-    assert approved.changes["status"] == ["pending", "calling"]
+    assert approved.changes["status"] == ["pending", "queued"]
     assert approved.changes["decided_by"] == [None, "admin"]
     call_event = AuditEvent.objects.get(event_type=Type.VICIDIAL_CALL)
     assert call_event.outcome == "succeeded"

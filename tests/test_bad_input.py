@@ -39,6 +39,7 @@ from aliases.simulator import Fault, vicidial_filtered
 from aliases.validators import parse_phone_logins, validate_alias_id, validate_alias_name
 
 from .base import PASSWORD, submit
+from .batch_helpers import CSV_HEADER, paused_batch, queued_batch, upload_batch
 from .inventory_helpers import created_alias
 
 Status = AliasRequest.Status
@@ -138,18 +139,29 @@ def allowed_methods(route: str) -> str:
 
 @pytest.fixture
 def world(users, simulator):
-    """A pending request and an alias in the inventory; VICIdial is the simulator."""
+    """A pending request (in a CSV upload) and an alias in the inventory; VICIdial is the
+    simulator."""
     pending = submit(users["supervisor"], alias_id="pending_1")
-    return {"pending": pending, "alias": created_alias(users, alias_id="listed_1", logins="1001")}
+    return {
+        "pending": pending,
+        "alias": created_alias(users, alias_id="listed_1", logins="1001"),
+        "upload": upload_batch(users["supervisor"], pending),
+    }
 
 
 @pytest.fixture
 def fuller_world(world, users, simulator):
-    """Also a request whose VICIdial outcome is unknown, for retry and settle."""
+    """Also a request whose VICIdial outcome is unknown, for retry and settle, and two bulk
+    approvals whose calls wait, one queued and one paused."""
     unverified = submit(users["supervisor"], alias_id="unknown_1", logins="cc100")
     simulator.state.inject(Fault(status=500, body=""))
     services.alias_request_approve(request_id=unverified.pk, actor=users["admin"])
-    return {**world, "unverified": unverified}
+    return {
+        **world,
+        "unverified": unverified,
+        "queued_batch": queued_batch(users["supervisor"], users["admin"], "queued_1"),
+        "paused_batch": paused_batch(users["supervisor"], users["admin"], "paused_1"),
+    }
 
 
 def still_pending(world) -> bool:
@@ -230,6 +242,11 @@ BY_ID = {
     "aliases:alias_change": ("POST", ["supervisor", "admin"]),
     "aliases:alias_disable": ("POST", ["supervisor", "admin"]),
     "aliases:alias_enable": ("POST", ["supervisor", "admin"]),
+    "aliases:batch_detail": ("GET", ["supervisor", "admin", "auditor"]),
+    "aliases:batch_pause": ("POST", ["admin"]),
+    "aliases:batch_resume": ("POST", ["admin"]),
+    "aliases:batch_withdraw": ("POST", ["admin"]),
+    "aliases:batch_approve": ("POST", ["admin"]),
 }
 
 
@@ -258,7 +275,8 @@ ADMIN_BAD_IDS = ["99999999999999999999", "abc", "%00", "1;DROP TABLE x"]
 
 
 @pytest.mark.parametrize(
-    "model", ["aliasrequest", "vicidialcall", "extension", "auditevent", "user", "group"]
+    "model",
+    ["aliasrequest", "requestbatch", "vicidialcall", "extension", "auditevent", "user", "group"],
 )
 def test_bad_ids_in_admin_urls_never_fail(client_for, world, model):
     app = "auth" if model in ("user", "group") else "aliases"
@@ -348,7 +366,18 @@ FORM_VIEWS = {
             "submission_token": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
         },
     ),
+    # A file sent as a plain field; garbage files: test_garbage_files_uploaded_never_fail.
+    "aliases:request_upload": (
+        "supervisor",
+        None,
+        {"file": "kind,alias_id\r\nadd,garbage_1", "all_or_nothing": "on"},
+    ),
     "aliases:request_approve": ("admin", "pending", {"note": "ok"}),
+    "aliases:requests_approve_selected": ("admin", None, {"note": "ok", "request": "PENDING"}),
+    "aliases:batch_approve": ("admin", "upload", {"note": "ok"}),
+    "aliases:batch_pause": ("admin", "queued_batch", {}),
+    "aliases:batch_resume": ("admin", "paused_batch", {}),
+    "aliases:batch_withdraw": ("admin", "paused_batch", {"note": "not needed"}),
     "aliases:request_reject": ("admin", "pending", {"note": "no"}),
     "aliases:request_cancel": ("supervisor", "pending", {}),
     "aliases:request_retry": ("admin", "unverified", {"note": "again"}),
@@ -438,6 +467,78 @@ def test_garbage_posted_to_form_views_never_fails(client_for, fuller_world, name
     assert not found, str(found)
 
 
+GOOD_ROW = b"add,garbage_1,Garbage,1001,Why."
+# (label, file name, content): each is uploaded all or nothing, then row by row.
+GARBAGE_FILES = [
+    ("binary", b"requests.csv", bytes(range(256)) * 40),
+    (
+        "NUL in the cells",
+        b"requests.csv",
+        CSV_HEADER
+        + b"add,nul_\x001,Na\x00me,10\x0001,W\x00hy.\r\n"
+        + b"change,listed_1,Na\x00me,1001,Why.\r\n"
+        + b"add,nul_3,Name,1001,W\x00hy.\r\n"
+        + b"\x00dd,nul_4,Name,1001,Why.",
+    ),
+    ("NUL in the header", b"requests.csv", b"ki\x00nd," + CSV_HEADER + GOOD_ROW),
+    ("10 kB in every cell", b"requests.csv", CSV_HEADER + b",".join([TEN_KB.encode()] * 5)),
+    ("1,000 columns", b"requests.csv", CSV_HEADER + b",".join([b"x"] * 1000)),
+    ("a quote never closed", b"requests.csv", CSV_HEADER + b'add,"quoted_1,Q,1001,x\r\n' * 3),
+    ("invalid UTF-8 in a row", b"requests.csv", CSV_HEADER + GOOD_ROW + b"\xff\xfe\xc3\x28"),
+    (
+        "line breaks inside cells",
+        b"requests.csv",
+        CSV_HEADER + "add,a\u2028b,N\x85m,1001,\u000bx".encode(),
+    ),
+    ("carriage returns only", b"requests.csv", CSV_HEADER.replace(b"\r\n", b"\r") + GOOD_ROW),
+    ("a BOM only", b"requests.csv", b"\xef\xbb\xbf"),
+    ("a formula", b"requests.csv", CSV_HEADER + b"add,=cmd|' /C calc'!A0,=1+1,@SUM(1),-2+3"),
+    ("a 300-character name", b"r" * 296 + b".csv", CSV_HEADER + GOOD_ROW),
+    ("a NUL in the name", b"req\x00uests.csv", CSV_HEADER + GOOD_ROW),
+    ("a path as the name", b"../../etc/passwd", CSV_HEADER + GOOD_ROW),
+    ("no name", b"", CSV_HEADER + GOOD_ROW),
+    ("invalid UTF-8 in the name", b"\xff\xfe.csv", CSV_HEADER + GOOD_ROW),
+    ("a row too long for the columns", b"requests.csv", CSV_HEADER + b"add," + b"a" * 100 * 1024),
+]
+
+
+BOUNDARY = "garbage-boundary"
+
+
+def multipart(filename: bytes, content: bytes, all_or_nothing: bool) -> bytes:
+    """The upload form as a browser sends it, the file name written as given."""
+    parts = [
+        b'Content-Disposition: form-data; name="file"; filename="%s"\r\n'
+        b"Content-Type: text/csv\r\n\r\n%s" % (filename, content)
+    ]
+    if all_or_nothing:
+        parts.append(b'Content-Disposition: form-data; name="all_or_nothing"\r\n\r\non')
+    separator = b"--%s\r\n" % BOUNDARY.encode()
+    body = b"".join(separator + part + b"\r\n" for part in parts)
+    return body + b"--%s--\r\n" % BOUNDARY.encode()
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [(name, content) for _, name, content in GARBAGE_FILES],
+    ids=[label for label, _, _ in GARBAGE_FILES],
+)
+def test_garbage_files_uploaded_never_fail(client_for, world, name, content):
+    """The upload answers any file with its page and what was wrong, or with the batch it
+    made: never an error page."""
+    supervisor = make_client("supervisor", client_for)
+    url = reverse("aliases:request_upload")
+    content_type = f"multipart/form-data; boundary={BOUNDARY}"
+    with problems() as found:
+        for all_or_nothing in (True, False):
+            body = multipart(name, content, all_or_nothing)
+            response = send(supervisor, "POST", url, body, content_type)
+            label = "all or nothing" if all_or_nothing else "row by row"
+            found.check(response, label, allowed=[200, 302])
+    assert not found, str(found)
+    assert still_pending(world)
+
+
 ADMIN_ACTION_IDS = ["abc", "99999999999999999999", "-1", "", "1.5", "%00", "1,2"]
 
 
@@ -499,6 +600,8 @@ GET_PAGES = {
     # name: (persona, filter fields the page reads)
     "aliases:home": ("admin", ["page"]),
     "aliases:request_new": ("supervisor", ["alias_id", "page"]),
+    "aliases:request_upload": ("supervisor", ["page"]),
+    "aliases:request_upload_template": ("supervisor", ["page"]),
     "aliases:request_list": ("auditor", ["alias_id", "login", "status", "page"]),
     "aliases:request_detail": ("auditor", ["page"]),
     "aliases:audit_list": ("auditor", [*AUDIT_FILTERS, "since", "until", "before", "after"]),
@@ -510,6 +613,7 @@ GET_PAGES = {
     "aliases:alias_change": ("supervisor", ["alias_name", "phone_logins", "from_vicidial"]),
     "aliases:alias_disable": ("admin", ["page"]),
     "aliases:alias_enable": ("supervisor", ["page"]),
+    "aliases:batch_detail": ("auditor", ["page"]),
     "aliases:drift": ("auditor", ["server"]),
     "admin:aliases_alias_changelist": (
         "admin",
@@ -520,6 +624,10 @@ GET_PAGES = {
         ["q", "o", "p", "e", "_facets", "all", "status__exact", "created_at__gte"]
         + ["created_at__lt", "decided_at__isnull", "created_at__year", "created_at__month"]
         + ["created_at__day", "requester__id__exact"],
+    ),
+    "admin:aliases_requestbatch_changelist": (
+        "auditor",
+        ["q", "o", "p", "kind__exact", "created_at__gte", "created_at__year", "created_at__month"],
     ),
     "admin:aliases_vicidialcall_changelist": (
         "admin",
@@ -551,6 +659,14 @@ NASTY_VALUES = [
     "\r\nSet-Cookie: x=1",
 ]
 ONE_FIELD_AT_A_TIME = 3
+# The object in `world` a GET page's <pk> names, if not the pending request.
+PAGE_TARGETS = {
+    "aliases:alias_detail": "alias",
+    "aliases:alias_change": "alias",
+    "aliases:alias_disable": "alias",
+    "aliases:alias_enable": "alias",
+    "aliases:batch_detail": "upload",
+}
 
 
 def test_every_portal_get_page_gets_garbage():
@@ -562,7 +678,7 @@ def test_every_portal_get_page_gets_garbage():
 def test_garbage_in_query_strings_never_fails(client_for, world, name):
     persona, fields = GET_PAGES[name]
     route = ROUTES.get(name)
-    url = portal_url(route, world["pending"].pk) if route else reverse(name)
+    url = portal_url(route, world[PAGE_TARGETS.get(name, "pending")].pk) if route else reverse(name)
     client = make_client(persona, client_for)
     queries = [
         "&".join(f"f{i}=1" for i in range(1500)),

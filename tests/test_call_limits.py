@@ -26,7 +26,7 @@ from aliases.models import (
     VicidialCircuit,
 )
 from aliases.roles import Role
-from aliases.services import calls, slots
+from aliases.services import calls, queue, slots
 from aliases.simulator import Fault, php_warnings_stream
 from aliases.vicidial import VicidialClient, VicidialConfig, deadline
 
@@ -237,7 +237,7 @@ def test_twenty_concurrent_approvals_with_a_wrong_password_send_exactly_one_bad_
     assert not VicidialCallSlot.objects.exclude(holder="").exists()
 
 
-def test_no_free_slot_within_the_wait_ends_the_approval_with_nothing_sent(
+def test_no_free_slot_within_the_wait_leaves_the_request_queued_with_nothing_sent(
     users, simulator, short_deadline
 ):
     held = slots.call_slot_try_acquire()  # another worker's call, still in flight
@@ -245,21 +245,24 @@ def test_no_free_slot_within_the_wait_ends_the_approval_with_nothing_sent(
     alias_request = submit(users["supervisor"])
     services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
     alias_request.refresh_from_db()
-    assert alias_request.status == Status.FAILED
-    assert alias_request.outcome_reason == (
-        "Not sent: VICIdial already had 1 call(s) in flight from the portal for 0.5 s "
-        "(VICIDIAL_MAX_IN_FLIGHT). Nothing was sent to VICIdial."
-    )
+    assert alias_request.status == Status.QUEUED
+    assert alias_request.outcome_reason == ""
     assert simulator.state.requests_received == []
     assert not alias_request.calls.exists()
     assert VicidialCallSlot.objects.get().holder == held
+    # The other call ends; the worker's next run of the task makes this one.
+    slots.call_slot_release(held)
+    assert queue.alias_request_call(alias_request.pk) == "called VICIdial: succeeded"
+    assert add_phone_alias_calls(simulator) == 1
 
 
-def test_calls_stopped_while_waiting_for_a_slot_send_nothing(users, simulator, monkeypatch):
+def test_calls_stopped_while_waiting_for_a_slot_send_nothing_and_wait(
+    users, simulator, monkeypatch
+):
     """Approved while calls were allowed; another worker's refused login opened the circuit
-    before this one got its slot."""
+    before this one got its slot: the request waits for an admin to resume calls."""
     first = submit(users["supervisor"])
-    real_acquire = calls.call_slot_acquire
+    real_acquire = queue.call_slot_acquire
 
     def acquire_after_the_circuit_opened(**kwargs):
         VicidialCircuit.objects.update_or_create(
@@ -268,29 +271,31 @@ def test_calls_stopped_while_waiting_for_a_slot_send_nothing(users, simulator, m
         )
         return real_acquire(**kwargs)
 
-    monkeypatch.setattr(calls, "call_slot_acquire", acquire_after_the_circuit_opened)
+    monkeypatch.setattr(queue, "call_slot_acquire", acquire_after_the_circuit_opened)
     services.alias_request_approve(request_id=first.pk, actor=users["admin"])
     first.refresh_from_db()
-    assert first.status == Status.FAILED
-    assert first.outcome_reason.startswith(
-        "Not sent, nothing reached VICIdial: VICIdial server default rejected"
-    )
+    assert first.status == Status.QUEUED
     assert simulator.state.requests_received == []
     assert not VicidialCallSlot.objects.exclude(holder="").exists()
+    monkeypatch.setattr(queue, "call_slot_acquire", real_acquire)
+    services.vicidial_circuit_reset(actor=users["admin2"])
+    first.refresh_from_db()
+    assert first.status == Status.SUCCEEDED
+    assert add_phone_alias_calls(simulator) == 1
 
 
-def test_a_request_reconciled_while_its_process_stalled_is_not_sent(users, simulator, monkeypatch):
+def test_a_request_reconciled_while_its_worker_stalled_is_not_sent(users, simulator, monkeypatch):
     alias_request = submit(users["supervisor"])
-    real_acquire = calls.call_slot_acquire
+    real_carry_out = queue.carry_out_in_vicidial
 
     def stall_until_reconciled(**kwargs):
         AliasRequest.objects.filter(pk=alias_request.pk).update(
             updated_at=timezone.now() - timedelta(hours=1)
         )
         services.alias_requests_reconcile_inflight(older_than=timedelta(minutes=10))
-        return real_acquire(**kwargs)
+        return real_carry_out(**kwargs)
 
-    monkeypatch.setattr(calls, "call_slot_acquire", stall_until_reconciled)
+    monkeypatch.setattr(queue, "carry_out_in_vicidial", stall_until_reconciled)
     services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
     alias_request.refresh_from_db()
     assert alias_request.status == Status.FAILED

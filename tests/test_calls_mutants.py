@@ -10,7 +10,7 @@ import pytest
 
 from aliases import services
 from aliases.models import AliasRequest, AuditEvent, VicidialCall
-from aliases.services import calls
+from aliases.services import calls, queue
 from aliases.simulator import Fault
 
 from .base import submit
@@ -24,6 +24,11 @@ def approve(users, **submit_kwargs) -> AliasRequest:
     services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
     alias_request.refresh_from_db()
     return alias_request
+
+
+def use_client(monkeypatch, client) -> None:
+    """The worker makes its call with `client` (a test double of VICIdial's API)."""
+    monkeypatch.setattr(queue, "vicidial_client_ready", lambda _client, **kwargs: client)
 
 
 def last_event(alias_request) -> AuditEvent:
@@ -205,29 +210,28 @@ def test_a_retry_that_succeeds_settles_the_request(users, simulator):
     assert alias_request.outcome_reason.startswith("SUCCESS: add_phone_alias")
 
 
-def test_no_free_slot_is_not_sent_with_the_limit_and_wait_named(users, simulator, monkeypatch):
-    monkeypatch.setattr(calls, "call_slot_acquire", lambda wait, server: None)
+def test_no_free_slot_leaves_the_request_queued_with_nothing_sent(users, simulator, monkeypatch):
+    monkeypatch.setattr(queue, "call_slot_acquire", lambda wait, server: None)
     alias_request = approve(users)
-    assert alias_request.status == Status.FAILED
-    assert alias_request.outcome_reason == (
-        "Not sent: VICIdial already had 1 call(s) in flight from the portal for 3 s "
-        "(VICIDIAL_MAX_IN_FLIGHT). Nothing was sent to VICIdial."
-    )
+    assert alias_request.status == Status.QUEUED
+    assert alias_request.outcome_reason == ""
     assert not simulator.state.requests_received
     assert not VicidialCall.objects.exists()
+    assert queue.alias_request_call(alias_request.pk) == (
+        "later: every in-flight slot for the server is taken"
+    )
 
 
-def test_no_free_slot_on_a_retry_leaves_the_request_unverified(users, simulator, monkeypatch):
+def test_no_free_slot_on_a_retry_leaves_it_queued_behind_its_earlier_call(
+    users, simulator, monkeypatch
+):
     simulator.state.inject(Fault(reset=True))
     alias_request = approve(users)
-    monkeypatch.setattr(calls, "call_slot_acquire", lambda wait, server: None)
+    monkeypatch.setattr(queue, "call_slot_acquire", lambda wait, server: None)
     services.alias_request_retry(request_id=alias_request.pk, actor=users["admin"])
     alias_request.refresh_from_db()
-    assert alias_request.status == Status.NEEDS_VERIFICATION
-    assert alias_request.outcome_reason == calls.RETRY_UNSETTLED.format(
-        result="not sent",
-        evidence=calls.NO_FREE_SLOT.format(limit=1, wait=3.0),
-    )
+    assert alias_request.status == Status.QUEUED
+    assert alias_request.calls.count() == 1
 
 
 def test_longest_live_call_is_three_deadlines(settings):
@@ -280,7 +284,7 @@ def test_a_cut_answer_is_logged_as_cut(users, simulator, caplog, settings):
     assert f"{call.response_bytes} bytes, cut) 'SUCCESS: add_phone_alias" in logged.getMessage()
 
 
-def test_a_late_answer_is_logged_and_changes_nothing(users, simulator, caplog):
+def test_a_late_answer_is_logged_and_changes_nothing(users, simulator, caplog, monkeypatch):
     from django.utils import timezone
 
     from aliases.vicidial import VicidialClient
@@ -295,10 +299,9 @@ def test_a_late_answer_is_logged_and_changes_nothing(users, simulator, caplog):
             return super().add_phone_alias(**kwargs)
 
     alias_request = submit(users["supervisor"])
+    use_client(monkeypatch, ReconciledMidCall())
     with caplog.at_level("INFO", logger="aliases.services.calls"):
-        returned = services.alias_request_approve(
-            request_id=alias_request.pk, actor=users["admin"], client=ReconciledMidCall()
-        )
+        returned = services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
     assert returned.status == Status.NEEDS_VERIFICATION
     warnings = [r for r in caplog.records if r.levelname == "WARNING"]
     assert [r.getMessage() for r in warnings] == [
@@ -307,7 +310,9 @@ def test_a_late_answer_is_logged_and_changes_nothing(users, simulator, caplog):
     assert not AuditEvent.objects.filter(event_type=Type.REQUEST_SUCCEEDED).exists()
 
 
-def test_a_request_settled_before_a_resend_is_not_sent_again(users, settings, unused_port):
+def test_a_request_settled_before_a_resend_is_not_sent_again(
+    users, settings, unused_port, monkeypatch
+):
     from django.utils import timezone
 
     from aliases.vicidial import VicidialClient
@@ -325,9 +330,8 @@ def test_a_request_settled_before_a_resend_is_not_sent_again(users, settings, un
             return reply
 
     alias_request = submit(users["supervisor"])
-    services.alias_request_approve(
-        request_id=alias_request.pk, actor=users["admin"], client=ReconciledAfterFirstTry()
-    )
+    use_client(monkeypatch, ReconciledAfterFirstTry())
+    services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
     assert alias_request.calls.count() == 1
     alias_request.refresh_from_db()
     assert alias_request.status == Status.NEEDS_VERIFICATION
@@ -349,12 +353,27 @@ def head_sequence() -> int:
 @pytest.mark.parametrize(
     ("path", "types"),
     [
-        ("answered", [Type.REQUEST_APPROVED, Type.VICIDIAL_CALL, Type.REQUEST_SUCCEEDED]),
+        (
+            "answered",
+            [
+                Type.REQUEST_APPROVED,
+                Type.REQUEST_CALL_STARTED,
+                Type.VICIDIAL_CALL,
+                Type.REQUEST_SUCCEEDED,
+            ],
+        ),
         (
             "refused-login",
-            [Type.REQUEST_APPROVED, Type.VICIDIAL_CALL, Type.CIRCUIT_OPENED, Type.REQUEST_FAILED],
+            [
+                Type.REQUEST_APPROVED,
+                Type.REQUEST_CALL_STARTED,
+                Type.VICIDIAL_CALL,
+                Type.CIRCUIT_OPENED,
+                Type.REQUEST_FAILED,
+            ],
         ),
-        ("no-free-slot", [Type.REQUEST_APPROVED, Type.REQUEST_FAILED]),
+        # The call waits in the queue for a slot: nothing more is written until it is made.
+        ("no-free-slot", [Type.REQUEST_APPROVED]),
         ("stopped-retry", None),
     ],
 )
@@ -365,7 +384,7 @@ def test_every_event_of_a_call_names_the_admin_and_where_they_acted(
 
     context = AuditContext(source_ip="198.51.100.7", user_agent="Firefox/140")
     if path == "no-free-slot":
-        monkeypatch.setattr(calls, "call_slot_acquire", lambda wait, server: None)
+        monkeypatch.setattr(queue, "call_slot_acquire", lambda wait, server: None)
     if path == "refused-login":
         settings.VICIDIAL_API_PASS = "Wrong-" + settings.VICIDIAL_API_PASS[::-1]
     alias_request = submit(users["supervisor"])
@@ -418,7 +437,8 @@ def test_a_resend_that_no_longer_fits_the_deadline_is_not_made(users, simulator,
     config = VicidialConfig.from_settings()
     tight = VicidialClient(replace(config, total_deadline=0.3, connect_timeout=0.1))
     alias_request = submit(users["supervisor"])
-    services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"], client=tight)
+    use_client(monkeypatch, tight)
+    services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
     alias_request.refresh_from_db()
     assert alias_request.status == Status.FAILED
     assert alias_request.calls.count() == 1
@@ -433,7 +453,7 @@ def test_a_client_given_is_the_client_used(simulator):
 
 
 def test_another_request_calling_does_not_keep_a_settled_one_resending(
-    users, settings, unused_port
+    users, settings, unused_port, monkeypatch
 ):
     from django.utils import timezone
 
@@ -455,7 +475,6 @@ def test_another_request_calling_does_not_keep_a_settled_one_resending(
             return reply
 
     alias_request = submit(users["supervisor"])
-    services.alias_request_approve(
-        request_id=alias_request.pk, actor=users["admin"], client=ReconciledAfterFirstTry()
-    )
+    use_client(monkeypatch, ReconciledAfterFirstTry())
+    services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
     assert alias_request.calls.count() == 1

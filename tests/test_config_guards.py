@@ -130,9 +130,9 @@ def test_a_random_password_like_make_deploy_check_passes(settings):
     ("overrides", "problem"),
     [
         ({"VICIDIAL_TOTAL_DEADLINE": 3.0, "VICIDIAL_CONNECT_TIMEOUT": 3.0}, "aliases.E006"),
-        ({"VICIDIAL_TOTAL_DEADLINE": 30.0, "GUNICORN_TIMEOUT": 60.0}, "aliases.E007"),
         ({"VICIDIAL_MAX_BODY_BYTES": 100}, "aliases.E008"),
         ({"VICIDIAL_MAX_IN_FLIGHT": 0}, "aliases.E009"),
+        ({"VICIDIAL_CALLS_PER_SECOND": -1}, "aliases.E013"),
     ],
 )
 def test_call_limits_that_cannot_hold_are_refused(settings, overrides, problem):
@@ -144,7 +144,6 @@ def test_call_limits_that_cannot_hold_are_refused(settings, overrides, problem):
 def test_the_default_call_limits_pass(settings):
     settings.VICIDIAL_TOTAL_DEADLINE = 20.0
     settings.VICIDIAL_CONNECT_TIMEOUT = 3.0
-    settings.GUNICORN_TIMEOUT = 60.0
     assert ids(checks.vicidial_settings(None)) == []
 
 

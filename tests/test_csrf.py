@@ -14,10 +14,11 @@ from django.urls import URLResolver, get_resolver, reverse
 from django.utils import timezone
 
 from aliases import services
-from aliases.models import Alias, AliasRequest, VicidialCall, VicidialCircuit
+from aliases.models import Alias, AliasRequest, RequestBatch, VicidialCall, VicidialCircuit
 from aliases.simulator import Fault
 
 from .base import PASSWORD, submit
+from .batch_helpers import csv_upload, paused_batch, queued_batch, upload_batch
 from .inventory_helpers import created_alias
 
 Status = AliasRequest.Status
@@ -53,8 +54,27 @@ CASES = {
             "submission_token": str(uuid.uuid4()),
         },
     ),
+    "aliases:request_upload": Case(
+        "supervisor",
+        "aliases:request_upload",
+        data=lambda world: {"file": csv_upload("add,csrf_upload,CSRF probe,1001,Checks it.")},
+        token_page="aliases:request_upload",
+    ),
     "aliases:request_approve": Case(
         "admin", "aliases:request_approve", "pending", lambda world: {"note": "Fine."}
+    ),
+    "aliases:requests_approve_selected": Case(
+        "admin",
+        "aliases:requests_approve_selected",
+        data=lambda world: {"note": "Fine.", "request": [world["pending"].pk]},
+    ),
+    "aliases:batch_approve": Case(
+        "admin", "aliases:batch_approve", "upload", lambda world: {"note": "Fine."}
+    ),
+    "aliases:batch_pause": Case("admin", "aliases:batch_pause", "queued_batch"),
+    "aliases:batch_resume": Case("admin", "aliases:batch_resume", "paused_batch"),
+    "aliases:batch_withdraw": Case(
+        "admin", "aliases:batch_withdraw", "paused_batch", lambda world: {"note": "Not needed."}
     ),
     "aliases:request_reject": Case(
         "admin", "aliases:request_reject", "pending", lambda world: {"note": "Not needed."}
@@ -148,8 +168,9 @@ CASES = {
 
 @pytest.fixture
 def world(users, simulator):
-    """A pending request, one whose VICIdial outcome is unknown, and two aliases in the
-    inventory: one active, one disabled."""
+    """A pending request (in a CSV upload), one whose VICIdial outcome is unknown, two
+    aliases in the inventory (one active, one disabled), and two bulk approvals whose calls
+    wait: one queued, one paused."""
     active = created_alias(users, alias_id="active_1", logins="1001")
     disabled = created_alias(users, alias_id="disabled_1", logins="1002")
     services.alias_request_approve(
@@ -164,7 +185,15 @@ def world(users, simulator):
     services.alias_request_approve(request_id=unverified.pk, actor=users["admin"])
     unverified.refresh_from_db()
     assert unverified.status == Status.NEEDS_VERIFICATION
-    return {"pending": pending, "unverified": unverified, "alias": active, "disabled": disabled}
+    return {
+        "pending": pending,
+        "unverified": unverified,
+        "alias": active,
+        "disabled": disabled,
+        "upload": upload_batch(users["supervisor"], pending),
+        "queued_batch": queued_batch(users["supervisor"], users["admin"], "queued_1"),
+        "paused_batch": paused_batch(users["supervisor"], users["admin"], "paused_1"),
+    }
 
 
 def state(client: Client) -> dict:
@@ -174,6 +203,7 @@ def state(client: Client) -> dict:
         "aliases": sorted(Alias.objects.values_list("alias_id", "alias_name", "state")),
         "calls": VicidialCall.objects.count(),
         "circuit_open": list(VicidialCircuit.objects.values_list("is_open", flat=True)),
+        "batches": list(RequestBatch.objects.order_by("pk").values_list("pk", "paused_at")),
         "passwords": sorted(get_user_model().objects.values_list("username", "password")),
         "logged_in_as": client.session.get("_auth_user_id"),
     }
@@ -228,6 +258,7 @@ def test_every_state_changing_portal_view_has_a_csrf_case(db):
 
 FORM_PAGES = {
     "aliases:request_new",
+    "aliases:request_upload",
     "aliases:alias_change",
     "aliases:alias_disable",
     "aliases:alias_enable",

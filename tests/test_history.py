@@ -223,6 +223,7 @@ def test_request_page_shows_its_timeline(client_for, story):
     assert timeline == [
         Type.REQUEST_CREATED,
         Type.REQUEST_APPROVED,
+        Type.REQUEST_CALL_STARTED,
         Type.VICIDIAL_CALL,
         Type.REQUEST_SUCCEEDED,
     ]

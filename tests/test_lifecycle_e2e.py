@@ -15,7 +15,8 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from aliases.models import AliasRequest, AuditEvent, VicidialCall
-from aliases.services import calls, db_verification
+from aliases.services import calls, db_verification, queue
+from aliases.services import requests as requests_service
 from aliases.services.calls import longest_live_call
 from aliases.simulator import Fault, VicidialSimulator, demo_state
 from aliases.simulator.state import demo_phones
@@ -222,9 +223,13 @@ def answer_lost(fault: str, *, done: bool, alias_request, admin, simulator, monk
                 real_call(*args, **kwargs)  # VICIdial does it; the answer dies with the process
             raise WorkerKilled
 
+        with monkeypatch.context() as patched:
+            # The approval queues the call; the worker that takes it dies mid-call.
+            patched.setattr(requests_service, "call_enqueue", lambda *args, **kwargs: None)
+            admin.post(reverse("aliases:request_approve", args=[alias_request.pk]), {"note": ""})
         with monkeypatch.context() as patched, pytest.raises(WorkerKilled):
             patched.setattr(calls, "operation_call", call_then_die)
-            admin.post(reverse("aliases:request_approve", args=[alias_request.pk]), {"note": ""})
+            queue.alias_request_call(alias_request.pk)
         alias_request.refresh_from_db()
         call = alias_request.calls.get()
         assert (alias_request.status, call.result) == (

@@ -16,6 +16,7 @@ from django.contrib.contenttypes.models import ContentType
 from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
 
 from aliases.models import (
     Alias,
@@ -23,11 +24,13 @@ from aliases.models import (
     AuditDigest,
     AuditEvent,
     Extension,
+    RequestBatch,
     VicidialCall,
     VicidialCircuit,
 )
 
 from .base import submit
+from .batch_helpers import csv_upload, upload_batch
 from .inventory_helpers import adopted_alias
 
 PERSONAS = ("anonymous", "supervisor", "admin", "auditor", "outsider")
@@ -60,6 +63,8 @@ PORTAL = {
     "home":              ((LOGIN, 405),  (200, 405),   (200, 405),   (200, 405),   (403, 405)),
     "request_list":      ((LOGIN, 405),  (200, 405),   (200, 405),   (200, 405),   (403, 405)),
     "request_new":       ((LOGIN, LOGIN), (200, FORM),  (200, FORM),  (403, 403),   (403, 403)),
+    "request_upload":    ((LOGIN, LOGIN), (200, FORM),  (200, FORM),  (403, 403),   (403, 403)),
+    "request_upload_template": ((LOGIN, 405), (200, 405), (200, 405), (403, 405), (403, 405)),
     "request_detail":    ((LOGIN, 405),  (200, 405),   (200, 405),   (200, 405),   (404, 405)),
     "request_approve":   ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
     "request_reject":    ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
@@ -68,6 +73,13 @@ PORTAL = {
     "request_settle":    ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
     "request_verify_db": ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
     "vicidial_resume":   ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
+    "requests_approve_selected": ((405, LOGIN), (405, 403), (405, MOVED), (405, 403), (405, 403)),
+    # The batch is the supervisor's upload: an outsider sees no batch, as no request.
+    "batch_detail":      ((LOGIN, 405),  (200, 405),   (200, 405),   (200, 405),   (404, 405)),
+    "batch_pause":       ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
+    "batch_resume":      ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
+    "batch_withdraw":    ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
+    "batch_approve":     ((405, LOGIN),  (405, 403),   (405, MOVED), (405, 403),   (405, 403)),
     "audit_list":        ((LOGIN, 405),  (403, 405),   (200, 405),   (200, 405),   (403, 405)),
     "audit_export":      ((LOGIN, 405),  (403, 405),   (403, 405),   (200, 405),   (403, 405)),
     "extension_lookup":  ((LOGIN, 405),  (403, 405),   (MOVED, 405), (MOVED, 405), (403, 405)),
@@ -100,6 +112,7 @@ EXPECTED = {
     "admin:app_list aliases":     staff_only((200, IGNORED), (200, IGNORED)),
     "admin:app_list auth":        staff_only((404, 404), (404, 404)),
     "admin:app_list axes":        staff_only((404, 404), (404, 404)),
+    "admin:app_list django_tasks_database": staff_only((404, 404), (404, 404)),
     "admin/(?P<url>.*)$":         staff_only((404, 404), (404, 404)),
     # Adopting from VICIdial: admins (may_adopt); auditors only read the inventory.
     "admin:aliases_alias_adopt":  staff_only((200, FORM), (403, 403)),
@@ -113,12 +126,15 @@ ADMIN_MODELS = {
     "aliases.extension": "read_only",
     "aliases.auditevent": "read_only",
     "aliases.auditdigest": "read_only",
+    "aliases.requestbatch": "read_only",
     # Portal roles hold no permission on these: staff reach the admin, but not them.
     "auth.user": "no_access",
     "auth.group": "no_access",
     "axes.accessattempt": "no_access",
     "axes.accesslog": "no_access",
     "axes.accessfailurelog": "no_access",
+    # The task queue: operators' business (manage.py prune_db_task_results), not a role's.
+    "django_tasks_database.dbtaskresult": "no_access",
 }
 DENIED = staff_only((403, 403), (403, 403))
 READ_ONLY = {
@@ -240,6 +256,7 @@ def objects(users):
     )
     return {
         "aliases.alias": adopted_alias("matrix_alias", ["1001"]).pk,
+        "aliases.requestbatch": upload_batch(users["supervisor"], pending).pk,
         "aliases.aliasrequest": pending.pk,
         "aliases.vicidialcall": call.pk,
         "aliases.extension": Extension.objects.get().pk,
@@ -250,14 +267,23 @@ def objects(users):
         "axes.accessattempt": attempt.pk,
         "axes.accesslog": AccessLog.objects.create(username="auditor", **common).pk,
         "axes.accessfailurelog": AccessFailureLog.objects.create(username="auditor", **common).pk,
+        "django_tasks_database.dbtaskresult": DBTaskResult.objects.create(
+            args_kwargs={"args": [pending.pk], "kwargs": {}},
+            task_path="aliases.services.queue.call_vicidial",
+            backend_name="default",
+        ).pk,
     }
 
 
 def concrete_url(key: str, route: str, objects: dict[str, int]) -> str:
     pending = objects["aliases.aliasrequest"]
     model = admin_model_of(route)
+    pks = {
+        "aliases:alias_": objects["aliases.alias"],
+        "aliases:batch_": objects["aliases.requestbatch"],
+    }
     values = {
-        "pk": objects["aliases.alias"] if key.startswith("aliases:alias_") else pending,
+        "pk": next((pk for prefix, pk in pks.items() if key.startswith(prefix)), pending),
         "login": "1001",
         "fmt": "csv",
         "id": objects["auth.user"],
@@ -292,9 +318,18 @@ def post_data(key: str, route: str, objects: dict[str, int]) -> tuple[dict, dict
         "justification": "Walks the URL table.",
         "submission_token": str(uuid.uuid4()),
     }
+    pending = objects["aliases.aliasrequest"]
     portal = {
         "aliases:request_new": (new_request, {}),
         "aliases:request_approve": ({"note": "Fine."}, {"note": "x" * 2001}),
+        # Refused POSTs carry a file that would create a request; the harmless one has none.
+        "aliases:request_upload": ({"file": csv_upload("add,matrix_2,Matrix,1001,Why.")}, {}),
+        "aliases:requests_approve_selected": (
+            {"note": "Fine.", "request": [pending]},
+            {"note": "x" * 2001, "request": [pending]},
+        ),
+        "aliases:batch_approve": ({"note": "Fine."}, {"note": "x" * 2001}),
+        "aliases:batch_withdraw": ({"note": "Not needed."}, {"note": "x" * 2001}),
         "aliases:request_reject": ({"note": "Not needed."}, {"note": ""}),
         "aliases:request_retry": ({"note": "Again."}, {"note": "Again."}),  # pending: refused
         "aliases:request_settle": ({"done_in_vicidial": "yes", "note": "Checked."}, {}),
@@ -349,6 +384,7 @@ def snapshot() -> tuple:
         Group.permissions.through.objects.count(),
         list(Extension.objects.order_by("pk").values_list("login", "extension")),
         list(Alias.objects.order_by("pk").values_list("alias_id", "alias_name", "state")),
+        list(RequestBatch.objects.order_by("pk").values_list("pk", "kind", "paused_at", "note")),
         # Not AccessLog: axes adds a row for every log-in, the test's own included.
         AccessAttempt.objects.count(),
         AccessFailureLog.objects.count(),

@@ -309,7 +309,10 @@ def test_reconcile_inflight_says_nothing_was_sent_when_the_process_died_before_c
     assert f"#{waiting.pk} stuck_20: failed in vicidial" in capsys.readouterr().out.lower()
 
 
-def test_an_answer_arriving_after_reconcile_does_not_overwrite_the_admins_view(users, simulator):
+def test_an_answer_arriving_after_reconcile_does_not_overwrite_the_admins_view(
+    users, simulator, monkeypatch
+):
+    from aliases.services import queue
     from aliases.vicidial import VicidialClient
 
     class ReconciledMidCall(VicidialClient):
@@ -322,9 +325,8 @@ def test_an_answer_arriving_after_reconcile_does_not_overwrite_the_admins_view(u
             return super().add_phone_alias(**kwargs)
 
     alias_request = submit(users["supervisor"])
-    services.alias_request_approve(
-        request_id=alias_request.pk, actor=users["admin"], client=ReconciledMidCall()
-    )
+    monkeypatch.setattr(queue, "vicidial_client_ready", lambda _client, **kw: ReconciledMidCall())
+    services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
     alias_request.refresh_from_db()
     assert alias_request.status == Status.NEEDS_VERIFICATION
     assert VicidialCall.objects.get().result == "succeeded"

@@ -6,13 +6,19 @@ from aliases.models import AliasRequest
 Status = AliasRequest.Status
 
 ALLOWED = {
-    (Status.PENDING, Status.CALLING),
+    (Status.PENDING, Status.QUEUED),
     (Status.PENDING, Status.REJECTED),
     (Status.PENDING, Status.CANCELLED),
+    (Status.QUEUED, Status.CALLING),
+    # The worker cannot build the call: a first approval failed unsent, a retry stays unknown.
+    (Status.QUEUED, Status.FAILED),
+    (Status.QUEUED, Status.NEEDS_VERIFICATION),
+    # A paused bulk approval's waiting calls, withdrawn.
+    (Status.QUEUED, Status.CANCELLED),
     (Status.CALLING, Status.SUCCEEDED),
     (Status.CALLING, Status.FAILED),
     (Status.CALLING, Status.NEEDS_VERIFICATION),
-    (Status.NEEDS_VERIFICATION, Status.CALLING),
+    (Status.NEEDS_VERIFICATION, Status.QUEUED),
     (Status.NEEDS_VERIFICATION, Status.SUCCEEDED),
     (Status.NEEDS_VERIFICATION, Status.FAILED),
 }

@@ -62,10 +62,10 @@ def test_the_move_is_saved_and_recorded_in_one_event(users, pending, time_machin
 @pytest.mark.parametrize(
     ("start", "to"),
     [
-        (Status.PENDING, Status.CALLING),
+        (Status.PENDING, Status.QUEUED),
         (Status.PENDING, Status.CANCELLED),
         (Status.CALLING, Status.NEEDS_VERIFICATION),
-        (Status.NEEDS_VERIFICATION, Status.CALLING),
+        (Status.NEEDS_VERIFICATION, Status.QUEUED),
         (Status.NEEDS_VERIFICATION, Status.SUCCEEDED),
     ],
 )
@@ -81,12 +81,12 @@ def test_without_a_reason_the_event_reason_is_empty(pending):
 
 
 def test_extra_changes_sit_beside_the_status_change(users, pending):
-    event = move(pending, Status.CALLING, changes={"decided_by": [None, "admin"]})
-    assert event.changes == {"status": ["pending", "calling"], "decided_by": [None, "admin"]}
+    event = move(pending, Status.QUEUED, changes={"decided_by": [None, "admin"]})
+    assert event.changes == {"status": ["pending", "queued"], "decided_by": [None, "admin"]}
 
 
 def test_outcome_reason_is_stored_when_given(pending):
-    move(pending, Status.CALLING)
+    move(pending, Status.QUEUED)
     move(pending, Status.FAILED, outcome_reason="VICIdial: the alias ID already exists.")
     assert pending.outcome_reason == "VICIdial: the alias ID already exists."
 
@@ -95,14 +95,14 @@ def test_outcome_reason_is_kept_when_not_given(pending):
     AliasRequest.objects.filter(pk=pending.pk).update(
         status=Status.NEEDS_VERIFICATION, outcome_reason="The connection was reset."
     )
-    move(pending, Status.CALLING)
+    move(pending, Status.QUEUED)
     assert pending.outcome_reason == "The connection was reset."
 
 
 def test_a_move_to_a_state_that_is_not_final_leaves_completed_at_empty(pending, time_machine):
     time_machine.move_to(NOON, tick=False)
-    move(pending, Status.CALLING)
-    assert pending.status == Status.CALLING
+    move(pending, Status.QUEUED)
+    assert pending.status == Status.QUEUED
     assert pending.completed_at is None
 
 

@@ -79,6 +79,11 @@ class AuditEvent(models.Model):
         )
         ALIASES_ADOPTED = "aliases.adopted", "Aliases adopted from VICIdial"
         DRIFT_CHECKED = "aliases.drift_checked", "Inventory compared with VICIdial"
+        REQUEST_CALL_STARTED = "request.call_started", "VICIdial call started by the task worker"
+        BATCH_UPLOADED = "batch.uploaded", "Requests uploaded from a CSV file"
+        BATCH_APPROVED = "batch.approved", "Requests approved in bulk"
+        BATCH_PAUSED = "batch.paused", "Bulk approval paused"
+        BATCH_RESUMED = "batch.resumed", "Bulk approval resumed"
 
     sequence = models.PositiveBigIntegerField(unique=True)
     occurred_at = models.DateTimeField(db_index=True)

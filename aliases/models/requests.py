@@ -13,6 +13,8 @@ from ..vicidial.servers import DEFAULT_SERVER, SERVER_NAME_MAX_LENGTH
 
 class RequestStatus(models.TextChoices):
     PENDING = "pending", "Pending approval"
+    # Approved; the call waits for a task worker (aliases/tasks.py).
+    QUEUED = "queued", "Approved: waiting to call VICIdial"
     CALLING = "calling", "Calling VICIdial"
     SUCCEEDED = "succeeded", "Done in VICIdial"
     FAILED = "failed", "Failed in VICIdial"
@@ -40,6 +42,7 @@ DONE_LABELS = {
 # the same server, of any kind. An alias that exists is held by the inventory instead.
 HOLDS_ALIAS_ID = (
     RequestStatus.PENDING,
+    RequestStatus.QUEUED,
     RequestStatus.CALLING,
     RequestStatus.NEEDS_VERIFICATION,
 )
@@ -58,12 +61,20 @@ class AliasRequest(models.Model):
     HOLDS_ALIAS_ID = HOLDS_ALIAS_ID
 
     TRANSITIONS: dict[str, frozenset[str]] = {
-        Status.PENDING: frozenset({Status.CALLING, Status.REJECTED, Status.CANCELLED}),
+        Status.PENDING: frozenset({Status.QUEUED, Status.REJECTED, Status.CANCELLED}),
+        # The worker takes it (calling), or finds it cannot call: a first approval then
+        # failed without sending; a retry's earlier outcome is still unknown. An admin may
+        # withdraw a paused bulk approval's calls before they are made (cancelled).
+        Status.QUEUED: frozenset(
+            {Status.CALLING, Status.FAILED, Status.NEEDS_VERIFICATION, Status.CANCELLED}
+        ),
         Status.CALLING: frozenset({Status.SUCCEEDED, Status.FAILED, Status.NEEDS_VERIFICATION}),
         # An unknown outcome is settled by an admin: retried, or marked after checking VICIdial.
-        Status.NEEDS_VERIFICATION: frozenset({Status.CALLING, Status.SUCCEEDED, Status.FAILED}),
+        Status.NEEDS_VERIFICATION: frozenset({Status.QUEUED, Status.SUCCEEDED, Status.FAILED}),
     }
     FINAL = (Status.SUCCEEDED, Status.FAILED, Status.REJECTED, Status.CANCELLED)
+    # Approved, and its call not yet made or not yet answered.
+    ON_ITS_WAY = (Status.QUEUED, Status.CALLING)
 
     server = models.CharField(
         "VICIdial server", max_length=SERVER_NAME_MAX_LENGTH, default=DEFAULT_SERVER
@@ -90,6 +101,29 @@ class AliasRequest(models.Model):
         blank=True,
     )
     decision_note = models.TextField(max_length=2000, blank=True)
+    # The admin whose approval or retry queued the call the worker makes on their behalf.
+    queued_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    # The CSV upload that created it, and the bulk approval that queued it, if any.
+    upload_batch = models.ForeignKey(
+        "RequestBatch",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="uploaded_requests",
+    )
+    approval_batch = models.ForeignKey(
+        "RequestBatch",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="approved_requests",
+    )
     outcome_reason = models.TextField(blank=True)
     # Issued with the form and spent by the first submission: a double post creates one request.
     submission_token = models.UUIDField(null=True, blank=True, unique=True, editable=False)

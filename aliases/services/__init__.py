@@ -6,12 +6,20 @@ wherever an action starts.
 """
 
 from .adopt import aliases_adopt
-from .circuit import vicidial_circuit, vicidial_circuit_reset, vicidial_circuits_open
+from .bulk_approval import (
+    batch_approve_upload,
+    batch_pause,
+    batch_resume,
+    batch_withdraw,
+    requests_approve_many,
+)
+from .circuit import vicidial_circuit, vicidial_circuits_open
 from .db_verification import (
     alias_request_verify_from_database,
     alias_requests_verify_from_database,
 )
 from .drift import drift_check, drift_compare
+from .queue import vicidial_circuit_reset
 from .requests import alias_request_approve, alias_request_cancel, alias_request_reject
 from .submissions import (
     alias_change_submit,
@@ -39,8 +47,13 @@ __all__ = [
     "alias_requests_reconcile_inflight",
     "alias_requests_verify_from_database",
     "aliases_adopt",
+    "batch_approve_upload",
+    "batch_pause",
+    "batch_resume",
+    "batch_withdraw",
     "drift_check",
     "drift_compare",
+    "requests_approve_many",
     "vicidial_circuit",
     "vicidial_circuit_reset",
     "vicidial_circuits_open",

@@ -31,7 +31,7 @@ from .operations import (
     refusal_explained,
     vicidial_operation,
 )
-from .slots import call_slot_acquire, call_slot_release, slot_count
+from .slots import call_slot_release
 from .transitions import lock_request, transition
 
 logger = logging.getLogger(__name__)
@@ -64,10 +64,6 @@ PROBABLE_EARLIER_SUCCESS = (
 RETRY_UNSETTLED = (
     "The retry did not settle it ({result}: {evidence}). The earlier call may still have "
     "done it: check VICIdial, then retry or record what it holds."
-)
-NO_FREE_SLOT = (
-    "Not sent: VICIdial already had {limit} call(s) in flight from the portal for "
-    "{wait:g} s (VICIDIAL_MAX_IN_FLIGHT). Nothing was sent to VICIdial."
 )
 ALREADY_GONE = (
     "VICIdial did not hold alias {alias_id!r} ({reason}): it was already gone from VICIdial "
@@ -267,19 +263,16 @@ def carry_out_in_vicidial(
     *,
     alias_request: AliasRequest,
     actor: AbstractBaseUser,
+    slot: str,
     client: VicidialClient | None = None,
     context: AuditContext | None = None,
     is_retry: bool = False,
 ) -> AliasRequest:
-    """Run outside any transaction: a slow VICIdial must not hold database locks."""
+    """Run outside any transaction: a slow VICIdial must not hold database locks. `slot`:
+    the in-flight slot the worker took before the request left the queue (services/queue.py);
+    freed here, at the latest when the call is recorded."""
     server = alias_request.server
     client = client or VicidialClient(server=server)
-    wait = client.config.total_deadline
-    slot = call_slot_acquire(wait=wait, server=server)
-    if slot is None:
-        limit = slot_count(server)
-        reason = NO_FREE_SLOT.format(limit=limit, wait=wait)
-        return _end_without_sending(alias_request, reason, actor, context, is_retry=is_retry)
     try:
         reply, stopped = _call_until_sent(
             alias_request=alias_request, actor=actor, client=client, context=context, slot=slot

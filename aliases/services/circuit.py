@@ -15,6 +15,7 @@ from ..errors import InvalidTransition, UnknownVicidialServer, VicidialCallsStop
 from ..models import VicidialCall, VicidialCircuit
 from ..predicates import is_decider
 from ..vicidial.servers import DEFAULT_SERVER, server_label, server_names, setting_name
+from .notify import circuit_opened_on_commit
 from .permissions import require
 
 STOPPED_MESSAGE = (
@@ -85,14 +86,17 @@ def vicidial_circuit_open(
         reason=call.reason,
         changes={"server": circuit.server},
     )
+    circuit_opened_on_commit(circuit.server)
 
 
-def vicidial_circuit_reset(
+def vicidial_circuit_close(
     *,
     actor: AbstractBaseUser,
     server: str = DEFAULT_SERVER,
     context: AuditContext | None = None,
 ) -> VicidialCircuit:
+    """Close the server's circuit (services.vicidial_circuit_reset also hands the approvals
+    that waited meanwhile to the worker)."""
     require(actor, is_decider, "resume VICIdial calls")
     if server not in server_names():
         # Checked before the circuit row is made: a posted name must not create one.

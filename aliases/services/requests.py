@@ -12,11 +12,11 @@ from ..audit import AuditContext, EventType
 from ..errors import FourEyesViolation, InvalidTransition
 from ..models import AliasRequest
 from ..predicates import cancels_request, is_decider, is_requester, may_cancel_own
-from ..vicidial import VicidialClient
 from ..vicidial.servers import DEFAULT_SERVER
-from .calls import carry_out_in_vicidial, vicidial_client_ready
+from .calls import vicidial_client_ready
 from .circuit import ensure_vicidial_calls_allowed
 from .permissions import require
+from .queue import call_enqueue
 from .transitions import lock_request, transition
 
 Status = AliasRequest.Status
@@ -54,7 +54,7 @@ def _decide(
 
 def _lock_pending(request_id: int) -> AliasRequest:
     alias_request = lock_request(request_id)
-    if alias_request.status == Status.CALLING:
+    if alias_request.status in (Status.QUEUED, Status.CALLING):
         raise InvalidTransition(
             f"Request #{alias_request.pk} is already being processed: it was approved and "
             "VICIdial is being called. Nothing was changed."
@@ -73,40 +73,54 @@ def alias_request_approve(
     actor: AbstractBaseUser,
     note: str = "",
     preflight_shown: str = "",
-    client: VicidialClient | None = None,
     context: AuditContext | None = None,
 ) -> AliasRequest:
-    """Approve a pending request and carry it out in VICIdial.
+    """Approve a pending request and hand its VICIdial call to the task worker.
 
     The move out of `pending` happens under a row lock, so of two admins (or two clicks)
-    exactly one gets to call VICIdial; the call itself runs outside any transaction.
-    `preflight_shown`: the signed checks the approver's page showed (preflight.py).
+    exactly one approval queues the call; the worker makes it (services/queue.py), and the
+    request's page follows it live. `preflight_shown`: the signed checks the approver's
+    page showed (preflight.py).
     """
     require(actor, is_decider, "approve alias requests")
     server = request_server(request_id)
-    # Built and checked before the approval commits: a bad configuration refuses it.
-    client = vicidial_client_ready(client, server=server, reference=str(request_id))
+    # Checked before the approval commits: a configuration that cannot call refuses it.
+    vicidial_client_ready(None, server=server, reference=str(request_id))
     # Before the transaction (it may read VICIdial's database): the checks the approver was
     # shown, kept in the approval's event. A failing one warns; it does not refuse.
     checks = _preflight_record(request_id, actor.pk, preflight_shown)
     with transaction.atomic():
         alias_request = _lock_pending(request_id)
-        if is_requester(actor, alias_request):
-            raise FourEyesViolation(
-                "You cannot approve your own request; another admin has to decide it."
-            )
         ensure_vicidial_calls_allowed(server)
-        _decide(
-            alias_request,
-            Status.CALLING,
-            event_type=EventType.REQUEST_APPROVED,
-            actor=actor,
-            note=note,
-            context=context,
-            changes=checks,
+        approve_locked(alias_request, actor=actor, note=note, context=context, changes=checks)
+    call_enqueue(alias_request.pk, context)
+    # With a backend that runs tasks at once, the outcome is already recorded.
+    return AliasRequest.objects.get(pk=alias_request.pk)
+
+
+def approve_locked(
+    alias_request: AliasRequest,
+    *,
+    actor: AbstractBaseUser,
+    note: str,
+    context: AuditContext | None,
+    changes: dict | None = None,
+) -> None:
+    """Approve a pending request whose row lock the caller holds: four-eyes, then queued
+    for the worker. The caller enqueues the call once the transaction commits."""
+    if is_requester(actor, alias_request):
+        raise FourEyesViolation(
+            "You cannot approve your own request; another admin has to decide it."
         )
-    return carry_out_in_vicidial(
-        alias_request=alias_request, actor=actor, client=client, context=context
+    alias_request.queued_by = actor
+    _decide(
+        alias_request,
+        Status.QUEUED,
+        event_type=EventType.REQUEST_APPROVED,
+        actor=actor,
+        note=note,
+        context=context,
+        changes=changes,
     )
 
 

@@ -31,6 +31,7 @@ from ..validators import (
 from ..vicidial.servers import DEFAULT_SERVER, server_label, server_names
 from ..vicidial_db import VicidialAliasRow, fetch_alias
 from .inventory import alias_lookup
+from .notify import pending_digest_on_commit
 from .operations import ALREADY_EXISTS, DOES_NOT_EXIST
 from .permissions import require
 from .vicidial_reads import server_database
@@ -418,6 +419,7 @@ def _create_request(
                 outcome=Status.PENDING,
                 changes=changes,
             )
+            pending_digest_on_commit()
     except IntegrityError:
         # Two submissions raced past the checks above; the unique indexes decided.
         _ensure_token_unspent(submission_token, requester)

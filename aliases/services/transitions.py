@@ -5,6 +5,7 @@ from django.utils import timezone
 
 from ..audit import AuditContext, record
 from ..models import AliasRequest
+from .notify import requester_notification_on_commit
 
 
 def lock_request(request_id: int) -> AliasRequest:
@@ -51,3 +52,4 @@ def transition(
         reason=reason,
         changes={"status": [previous, alias_request.status], **(changes or {})},
     )
+    requester_notification_on_commit(alias_request, previous)

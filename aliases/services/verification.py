@@ -11,11 +11,11 @@ from ..audit import AuditContext, EventType, record
 from ..errors import FourEyesViolation, InvalidTransition
 from ..models import AliasRequest, VicidialCall
 from ..predicates import is_decider, is_requester
-from ..vicidial import VicidialClient
-from .calls import carry_out_in_vicidial, vicidial_client_ready
+from .calls import vicidial_client_ready
 from .circuit import ensure_vicidial_calls_allowed
 from .inventory import inventory_apply
 from .permissions import require
+from .queue import call_enqueue
 from .requests import request_server
 from .transitions import lock_request, transition
 
@@ -48,28 +48,28 @@ def alias_request_retry(
     request_id: int,
     actor: AbstractBaseUser,
     note: str = "",
-    client: VicidialClient | None = None,
     context: AuditContext | None = None,
 ) -> AliasRequest:
-    """Make the request's call again, on an admin's explicit word only."""
+    """Make the request's call again, on an admin's explicit word only: queued for the
+    worker, like an approval."""
     require(actor, is_decider, "retry alias requests")
     server = request_server(request_id)
-    # Built and checked before the retry commits: a bad configuration refuses it.
-    client = vicidial_client_ready(client, server=server, reference=str(request_id))
+    # Checked before the retry commits: a bad configuration refuses it.
+    vicidial_client_ready(None, server=server, reference=str(request_id))
     with transaction.atomic():
         alias_request = _lock_unverified(request_id, actor)
         ensure_vicidial_calls_allowed(server)
+        alias_request.queued_by = actor
         transition(
             alias_request,
-            Status.CALLING,
+            Status.QUEUED,
             event_type=EventType.REQUEST_RETRIED,
             actor=actor,
             context=context,
             reason=note.strip(),
         )
-    return carry_out_in_vicidial(
-        alias_request=alias_request, actor=actor, client=client, context=context, is_retry=True
-    )
+    call_enqueue(alias_request.pk, context)
+    return AliasRequest.objects.get(pk=alias_request.pk)
 
 
 def alias_request_settle(

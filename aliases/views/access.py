@@ -4,8 +4,9 @@ from collections.abc import Callable
 from functools import wraps
 
 import rules
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
@@ -33,3 +34,9 @@ def role_required(rule: rules.Predicate) -> Callable[[View], View]:
 def get_request_for_user(request: HttpRequest, pk: int) -> AliasRequest:
     """Outsiders get the same 404 as for an id that does not exist (predicates.sees_request)."""
     return get_object_or_404(selectors.alias_requests_visible_to(user=request.user), pk=pk)
+
+
+def report_failure(request: HttpRequest, error: Exception) -> None:
+    """A refused action's message: a form's errors, or the service's own words."""
+    text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+    messages.error(request, text)

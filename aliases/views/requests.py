@@ -13,18 +13,18 @@ from .. import predicates, selectors, services
 from ..audit import AuditContext
 from ..errors import AliasAlreadyListed, DuplicateSubmission, PortalError
 from ..forms import AliasRequestForm, ApprovalForm, DecisionForm, RequestSearchForm, SettleForm
+from ..models import AliasRequest
 from ..preflight import checks_shown_token
 from ..selectors_review import request_review
+from ..selectors_worker import worker_health
+from ..services.queue import queued_callable, queued_wait_reason
 from ..vicidial.servers import DEFAULT_SERVER, server_label
-from .access import get_request_for_user, role_required
+from .access import get_request_for_user, report_failure, role_required
 
 PAGE_SIZE = 25
 QUEUE_SIZE = 50
-
-
-def _report_failure(request: HttpRequest, error: Exception) -> None:
-    text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-    messages.error(request, text)
+BEING_CALLED = "VICIdial is being called; this page shows the outcome when it is recorded."
+CALL_WAITS = "The call waits: {why}. This page shows the outcome once it is made."
 
 
 @require_GET
@@ -40,6 +40,7 @@ def home(request: HttpRequest) -> HttpResponse:
         context["pending"] = pending[:QUEUE_SIZE]
         context["pending_total"] = pending.count()
         context["attention"] = selectors.alias_requests_needing_attention()[:QUEUE_SIZE]
+        context["worker_health"] = worker_health()
     if predicates.sees_every_request.test(user):
         context["recent"] = selectors.alias_requests_visible_to(user=user)[:10]
     return render(request, "aliases/home.html", context)
@@ -56,7 +57,14 @@ def request_list(request: HttpRequest) -> HttpResponse:
         # A search that cannot run shows its errors, never every request instead.
         queryset = queryset.none()
     page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "aliases/request_list.html", {"form": form, "page": page})
+    context = {"form": form, "page": page}
+    if predicates.is_decider.test(request.user):
+        # A checkbox for each request this admin may approve (bulk approval, views/batches.py).
+        can_decide = predicates.OFFERS["can_decide"]
+        context["selectable_ids"] = {
+            row.pk for row in page.object_list if can_decide.test(request.user, row)
+        }
+    return render(request, "aliases/request_list.html", context)
 
 
 @require_http_methods(["GET", "POST"])
@@ -101,6 +109,12 @@ def request_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "can_see_history": predicates.may_read_audit.test(request.user),
         "decision_form": DecisionForm(),
         "settle_form": SettleForm(kind=alias_request.kind),
+        "in_flight": alias_request.status in AliasRequest.ON_ITS_WAY,
+        "queued_wait": (
+            queued_wait_reason(alias_request)
+            if alias_request.status == AliasRequest.Status.QUEUED
+            else ""
+        ),
         **predicates.offers(request.user, alias_request),
         **request_review(alias_request=alias_request, user=request.user),
     }
@@ -117,12 +131,14 @@ def _act_on_request(
     service,
     done_message: str,
     form_class: type[forms.Form] = DecisionForm,
+    in_flight_message: str = "",
 ) -> HttpResponse:
-    """Validate the posted form, run one service on the request, and report back on its page."""
+    """Validate the posted form, run one service on the request, and report back on its page
+    (with `in_flight_message` when the worker has not recorded the outcome yet)."""
     alias_request = get_request_for_user(request, pk)
     form = form_class(request.POST)
     if not form.is_valid():
-        _report_failure(request, ValidationError(list(form.errors.values())))
+        report_failure(request, ValidationError(list(form.errors.values())))
         return redirect("aliases:request_detail", pk=alias_request.pk)
     try:
         alias_request = service(
@@ -132,9 +148,15 @@ def _act_on_request(
             **form.cleaned_data,
         )
     except (PortalError, ValidationError) as error:
-        _report_failure(request, error)
+        report_failure(request, error)
     else:
-        messages.info(request, done_message.format(status=alias_request.get_status_display()))
+        text = done_message.format(status=alias_request.get_status_display())
+        if in_flight_message and alias_request.status in AliasRequest.ON_ITS_WAY:
+            waiting = queued_wait_reason(alias_request)
+            # A call held back (a paused batch, stopped calls) says why, not "being called".
+            after = CALL_WAITS.format(why=waiting.rstrip(".")) if waiting else BEING_CALLED
+            text = f"{in_flight_message} {after}"
+        messages.info(request, text)
     return redirect("aliases:request_detail", pk=alias_request.pk)
 
 
@@ -142,7 +164,12 @@ def _act_on_request(
 @role_required(predicates.is_decider)
 def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
     return _act_on_request(
-        request, pk, services.alias_request_approve, "Approved. Result: {status}.", ApprovalForm
+        request,
+        pk,
+        services.alias_request_approve,
+        "Approved. Result: {status}.",
+        ApprovalForm,
+        in_flight_message="Approved.",
     )
 
 
@@ -163,7 +190,13 @@ def request_cancel(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @role_required(predicates.is_decider)
 def request_retry(request: HttpRequest, pk: int) -> HttpResponse:
-    return _act_on_request(request, pk, services.alias_request_retry, "Retried. Result: {status}.")
+    return _act_on_request(
+        request,
+        pk,
+        services.alias_request_retry,
+        "Retried. Result: {status}.",
+        in_flight_message="Retried.",
+    )
 
 
 @require_POST
@@ -183,10 +216,18 @@ def vicidial_resume(request: HttpRequest) -> HttpResponse:
             actor=request.user, server=server, context=AuditContext.from_request(request)
         )
     except PortalError as error:
-        _report_failure(request, error)
+        report_failure(request, error)
     else:
+        # Their tasks are enqueued: still queued, unless a worker was quicker.
+        waiting = queued_callable().filter(server=server).count()
+        handed_on = (
+            f" The {waiting} approved request(s) that waited were handed to the task worker."
+            if waiting
+            else ""
+        )
         messages.success(
             request,
-            f"Calls to VICIdial server {server_label(server)} resumed. Approvals call it again.",
+            f"Calls to VICIdial server {server_label(server)} resumed. Approvals call it "
+            f"again.{handed_on}",
         )
     return redirect("aliases:home")

@@ -4,14 +4,15 @@ from datetime import timedelta
 from django.core.management.base import BaseCommand, CommandError
 
 from aliases.audit import AuditContext
-from aliases.services import alias_requests_reconcile_inflight, alias_requests_verify_from_database
 from aliases.services.calls import longest_live_call
+from aliases.services.housekeeping import housekeeping_run
 
 
 class Command(BaseCommand):
     help = (
         "Move requests left 'calling VICIdial' by a stopped process to 'needs verification', "
-        "so an admin checks VICIdial; then settle unknown outcomes from VICIdial's database "
+        "so an admin checks VICIdial; hand queued requests whose task was lost to the worker "
+        "again; then settle unknown outcomes from VICIdial's database "
         "where the portal can read it. Run it from cron every few minutes, or with --every."
     )
 
@@ -55,18 +56,21 @@ class Command(BaseCommand):
 
     def _run_once(self, cutoff: timedelta) -> None:
         context = AuditContext.system("manage.py reconcile_inflight")
-        settled = alias_requests_reconcile_inflight(older_than=cutoff, context=context)
-        for alias_request in settled:
+        done = housekeeping_run(context=context, calling_older_than=cutoff)
+        for alias_request in done.settled:
             self.stdout.write(
                 f"#{alias_request.pk} {alias_request.alias_id}: "
                 f"{alias_request.get_status_display().lower()}"
             )
-        self.stdout.write(f"{len(settled)} stale request(s) moved out of calling VICIdial.")
-        # After the work above: a request it just moved waits out its settling delay first.
-        verified = alias_requests_verify_from_database(context=context)
-        for alias_request in verified:
+        self.stdout.write(f"{len(done.settled)} stale request(s) moved out of calling VICIdial.")
+        if done.requeued:
+            ids = ", ".join(f"#{pk}" for pk in done.requeued)
+            self.stdout.write(
+                f"{len(done.requeued)} queued request(s) handed to the worker again: {ids}."
+            )
+        for alias_request in done.verified:
             self.stdout.write(
                 f"#{alias_request.pk} {alias_request.alias_id}: "
                 f"{alias_request.get_status_display().lower()}: {alias_request.outcome_reason}"
             )
-        self.stdout.write(f"{len(verified)} request(s) checked in VICIdial's database.")
+        self.stdout.write(f"{len(done.verified)} request(s) checked in VICIdial's database.")

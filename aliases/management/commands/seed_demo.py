@@ -33,6 +33,8 @@ class Command(BaseCommand):
             user, created = User.objects.get_or_create(username=username)
             user.set_password(password)
             user.is_staff = is_staff
+            # The demo's emails go to the console; each persona's shows who gets what.
+            user.email = user.email or f"{username}@example.com"
             user.save()
             user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
             verb = "created" if created else "reset"

@@ -1,0 +1,252 @@
+"""Handing VICIdial calls to the task worker, and the worker's side of each call.
+
+An approval or a retry commits its decision (the request is then `queued`) and enqueues
+`call_vicidial` (below). The worker makes the call only if the request is still
+queued when it holds the request's row lock, so a task delivered twice, or run by two
+workers, still makes one call: the request's state decides, not the queue. A queued
+request waits, and stays queued, while its bulk approval is paused, while its server's
+calls are stopped, and while its server is at its rate or in-flight limit.
+"""
+
+import dataclasses
+import logging
+import time
+from datetime import timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+from django_tasks import task
+
+from ..audit import AuditContext, EventType
+from ..errors import VicidialMisconfigured
+from ..models import AliasRequest, VicidialCircuit
+from ..vicidial.servers import DEFAULT_SERVER
+from .calls import carry_out_in_vicidial, vicidial_client_ready
+from .circuit import vicidial_calls_stopped_reason, vicidial_circuit_close
+from .pace import pace_reserve
+from .slots import call_slot_acquire, call_slot_release
+from .transitions import lock_request, transition
+
+logger = logging.getLogger(__name__)
+
+Status = AliasRequest.Status
+
+# How long a worker waits for one of the server's in-flight slots before it hands the call
+# back to the queue and takes other work.
+SLOT_WAIT_SECONDS = 1.0
+# When a call handed back to the queue runs again.
+RETRY_LATER_SECONDS = 1.0
+
+BATCH_PAUSED = "its bulk approval (batch #{batch}) is paused; resuming it sends the call"
+MISCONFIGURED_FIRST = (
+    "Not sent, nothing reached VICIdial: the portal's VICIdial settings could not make the "
+    "call ({error}). Fix the settings, then make a new request."
+)
+MISCONFIGURED_RETRY = (
+    "The retry was not sent: the portal's VICIdial settings could not make the call "
+    "({error}). The earlier call's outcome is still unknown: check VICIdial, then, once the "
+    "settings are fixed, retry or record what it holds."
+)
+
+
+def call_enqueue(
+    request_id: int, context: AuditContext | None = None, *, delay: float = 0.0
+) -> None:
+    """Hand the request's call to the worker, now or after `delay` seconds where the task
+    backend can defer (elsewhere the call waits for the next sweep, requeue_stranded)."""
+    task = call_vicidial
+    kwargs = {"context": dataclasses.asdict(context) if context else None}
+    if delay:
+        if not task.get_backend().supports_defer:
+            return
+        task = task.using(run_after=timezone.now() + timedelta(seconds=delay))
+    task.enqueue(request_id, **kwargs)
+
+
+def queued_wait_reason(alias_request: AliasRequest) -> str:
+    """Why a queued request's call may not be sent now ("" if it may)."""
+    batch = alias_request.approval_batch
+    if batch is not None and batch.is_paused:
+        return BATCH_PAUSED.format(batch=batch.pk)
+    return vicidial_calls_stopped_reason(alias_request.server)
+
+
+def _queued(request_id: int) -> AliasRequest | None:
+    return (
+        AliasRequest.objects.select_related("approval_batch", "queued_by")
+        .filter(pk=request_id, status=Status.QUEUED)
+        .first()
+    )
+
+
+def alias_request_call(request_id: int, context: AuditContext | None = None) -> str:
+    """The worker's side: make the queued request's one call to VICIdial and record it.
+    Returns what happened, for the task's result and the worker's log."""
+    alias_request = _queued(request_id)
+    if alias_request is None:
+        return "nothing to do: the request is no longer queued"
+    waiting = queued_wait_reason(alias_request)
+    if waiting:
+        return f"waiting: {waiting}"
+    server = alias_request.server
+    try:
+        client = vicidial_client_ready(None, server=server, reference=str(request_id))
+    except VicidialMisconfigured as error:
+        return _end_unsent(request_id, str(error.__cause__ or error), context)
+    wait = pace_reserve(server)
+    if wait is None:
+        call_enqueue(request_id, context, delay=RETRY_LATER_SECONDS)
+        return "later: the server's rate limit is reached"
+    if wait:
+        time.sleep(wait)
+    # Shorter than a slot's lease, so a live holder's slot is never taken for a dead one's.
+    slot = call_slot_acquire(
+        wait=min(SLOT_WAIT_SECONDS, client.config.total_deadline), server=server
+    )
+    if slot is None:
+        call_enqueue(request_id, context, delay=RETRY_LATER_SECONDS)
+        return "later: every in-flight slot for the server is taken"
+    try:
+        alias_request = _start_call(request_id, context)
+        if alias_request is None:
+            return "nothing to do: the request changed while the worker waited"
+        is_retry = alias_request.calls.exists()
+        alias_request = carry_out_in_vicidial(
+            alias_request=alias_request,
+            actor=alias_request.queued_by,
+            slot=slot,
+            client=client,
+            context=context,
+            is_retry=is_retry,
+        )
+    finally:
+        call_slot_release(slot, server=server)
+    return f"called VICIdial: {alias_request.status}"
+
+
+@task()
+def call_vicidial(request_id: int, context: dict | None = None) -> str:
+    """The task (aliases/tasks.py lists them all): make a queued request's call, at most
+    once whoever runs it. `context`: the approving admin's AuditContext, as plain JSON."""
+    return alias_request_call(
+        request_id, AuditContext(**context) if context else AuditContext.system("task worker")
+    )
+
+
+def _start_call(request_id: int, context: AuditContext | None) -> AliasRequest | None:
+    """Queued to calling, under the row lock: of two deliveries, exactly one gets here."""
+    with transaction.atomic():
+        alias_request = lock_request(request_id)
+        if alias_request.status != Status.QUEUED or queued_wait_reason(alias_request):
+            return None
+        # On behalf of the admin who queued it, with their action's context: the events of
+        # one approval share its correlation id, whichever process writes them.
+        transition(
+            alias_request,
+            Status.CALLING,
+            event_type=EventType.REQUEST_CALL_STARTED,
+            actor=alias_request.queued_by,
+            context=context,
+        )
+    return alias_request
+
+
+def _end_unsent(request_id: int, error: str, context: AuditContext | None) -> str:
+    """The worker cannot build the call (the settings changed since the approval)."""
+    with transaction.atomic():
+        alias_request = lock_request(request_id)
+        if alias_request.status != Status.QUEUED:
+            return "nothing to do: the request is no longer queued"
+        if alias_request.calls.exists():
+            status, event = Status.NEEDS_VERIFICATION, EventType.REQUEST_NEEDS_VERIFICATION
+            reason = MISCONFIGURED_RETRY.format(error=error)
+        else:
+            status, event = Status.FAILED, EventType.REQUEST_FAILED
+            reason = MISCONFIGURED_FIRST.format(error=error)
+        transition(
+            alias_request,
+            status,
+            event_type=event,
+            actor=alias_request.queued_by,
+            context=context,
+            reason=reason,
+            outcome_reason=reason,
+        )
+    return f"not sent: {error}"
+
+
+def queued_callable() -> QuerySet[AliasRequest]:
+    """The queued requests whose call may be sent now, in one query: what
+    queued_wait_reason() allows, request by request (no paused batch, the server's calls
+    not stopped). A server since removed from the settings is included: the worker then
+    fails the request and says why, instead of leaving it queued for ever."""
+    stopped = VicidialCircuit.objects.filter(is_open=True).values_list("server", flat=True)
+    return (
+        AliasRequest.objects.filter(status=Status.QUEUED)
+        .exclude(server__in=stopped)
+        .filter(Q(approval_batch__isnull=True) | Q(approval_batch__paused_at__isnull=True))
+    )
+
+
+def calls_enqueue_waiting(*, server: str | None = None, batch_id: int | None = None) -> int:
+    """Hand the worker every queued request that may be called now (after calls to a server
+    resume, or a batch resumes); a request that already has a task runs once anyway."""
+    queued = queued_callable()
+    if server is not None:
+        queued = queued.filter(server=server)
+    if batch_id is not None:
+        queued = queued.filter(approval_batch_id=batch_id)
+    request_ids = list(queued.order_by("pk").values_list("pk", flat=True))
+    # Queued again now: the home page's "waiting too long" counts from here.
+    AliasRequest.objects.filter(pk__in=request_ids, status=Status.QUEUED).update(
+        updated_at=timezone.now()
+    )
+    for request_id in request_ids:
+        call_enqueue(request_id)
+    return len(request_ids)
+
+
+def alias_requests_requeue_stranded(*, older_than: timedelta) -> list[int]:
+    """Enqueue again the queued requests that have waited longer than `older_than` with no
+    task of their own waiting (a process died between the decision and the enqueue, or a
+    broker lost the task). Harmless when a task does exist: the request's state decides.
+    Their waiting time keeps counting, so the home page still warns of a queue no worker
+    takes."""
+    cutoff = timezone.now() - older_than
+    stranded = queued_callable().filter(updated_at__lt=cutoff).order_by("pk")
+    waiting = _ids_with_a_live_task(since=cutoff)
+    requeued = [pk for pk in stranded.values_list("pk", flat=True) if pk not in waiting]
+    for request_id in requeued:
+        call_enqueue(request_id)
+    return requeued
+
+
+def _ids_with_a_live_task(*, since) -> set[int]:
+    """Requests with a call task still waiting, or running since `since`, where the backend
+    can tell (the database queue); elsewhere none, and a stranded request may get a second
+    task. A task "running" for longer belonged to a worker that was killed."""
+    from django_tasks import TaskResultStatus
+    from django_tasks_db import DatabaseBackend
+    from django_tasks_db.models import DBTaskResult
+
+    task = call_vicidial
+    if not isinstance(task.get_backend(), DatabaseBackend):
+        return set()
+    live = DBTaskResult.objects.filter(
+        Q(status=TaskResultStatus.READY)
+        | Q(status=TaskResultStatus.RUNNING, started_at__gte=since),
+        task_path=task.module_path,
+    ).values_list("args_kwargs", flat=True)
+    return {args["args"][0] for args in live if args.get("args")}
+
+
+def vicidial_circuit_reset(
+    *, actor: AbstractBaseUser, server: str = DEFAULT_SERVER, context: AuditContext | None = None
+) -> VicidialCircuit:
+    """An admin resumes calls to a server: its circuit closes, and the approvals that waited
+    while calls were stopped go to the worker."""
+    circuit = vicidial_circuit_close(actor=actor, server=server, context=context)
+    calls_enqueue_waiting(server=server)
+    return circuit

@@ -9,63 +9,32 @@ and enqueues, no VICIdial call is made here), then the batch page as the live vi
 it, with every call still queued. The scratch database is dropped afterwards.
 """
 
-import os
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_SERVER = os.environ.get("PG_SERVER", "postgres://postgres@127.0.0.1:5432")
-DB_NAME = "portal_bench_bulk_approval"
-sys.path.insert(0, str(ROOT))
-os.environ.update(
-    {
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DEBUG": "true",
-        "ALLOWED_HOSTS": "testserver",
-        "DATABASE_URL": f"{PG_SERVER}/{DB_NAME}",
-        "AUDIT_HMAC_KEYS": "bench:" + "YmVuY2gtb25seSBtYWMga2V5LCB0aGlydHktdHdvIGJ5dGVz",
-        # Never called: the approvals only need settings that could make a call.
-        "VICIDIAL_API_URL": "https://vicidial.invalid/vicidial/non_agent_api.php",
-        "VICIDIAL_API_USER": "6666",
-        "VICIDIAL_API_PASS": "bench-only-password",
-    }
-)
+from scratch import scratch_database, user_with_role
 
-
-def psql(sql: str) -> None:
-    # Fixed argv, no shell; psql comes from PATH as in .ci/run.
-    subprocess.run(["psql", f"{PG_SERVER}/postgres", "-qc", sql], check=True)  # noqa: S603,S607
+SETTINGS = {
+    "ALLOWED_HOSTS": "testserver",
+    # Never called: the approvals only need settings that could make a call.
+    "VICIDIAL_API_URL": "https://vicidial.invalid/vicidial/non_agent_api.php",
+    "VICIDIAL_API_USER": "6666",
+    "VICIDIAL_API_PASS": "bench-only-password",
+}
 
 
 def main() -> None:
     count = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
-    psql(f"CREATE DATABASE {DB_NAME}")
-    try:
-        import django
-
-        django.setup()
-        from django.apps import apps
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.models import Group
-        from django.core.management import call_command
+    with scratch_database("portal_bench_bulk_approval", **SETTINGS):
         from django.test import Client
         from django.urls import reverse
 
-        from aliases.role_permissions import ROLE_PERMISSIONS, grant
         from aliases.roles import Role
         from aliases.selectors_batches import batch_progress
         from aliases.services import alias_request_submit, requests_approve_many
 
-        call_command("migrate", verbosity=0)
-        grant(apps, ROLE_PERMISSIONS)
-        users = get_user_model().objects
-        asker = users.create_user(username="asker")
-        asker.groups.set(Group.objects.filter(name=Role.SUPERVISOR.value))
-        admin = users.create_user(username="boss", is_staff=True)
-        admin.groups.set(Group.objects.filter(name=Role.ADMIN.value))
+        asker = user_with_role("asker", Role.SUPERVISOR)
+        admin = user_with_role("boss", Role.ADMIN, is_staff=True)
         ids = [
             alias_request_submit(
                 requester=asker,
@@ -99,11 +68,6 @@ def main() -> None:
         page_ms = (time.perf_counter() - start) / runs * 1000
         size = len(response.content) / 1024
         print(f"{'batch page, one live refresh':<34} {page_ms:6.1f} ms  ({size:.0f} KB)")
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
 
 
 if __name__ == "__main__":

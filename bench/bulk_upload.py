@@ -11,29 +11,10 @@ The scratch database is dropped afterwards.
 
 import csv
 import io
-import os
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PG_SERVER = os.environ.get("PG_SERVER", "postgres://postgres@127.0.0.1:5432")
-DB_NAME = "portal_bench_upload"
-sys.path.insert(0, str(ROOT))
-os.environ.update(
-    {
-        "DJANGO_SETTINGS_MODULE": "portal.settings",
-        "DEBUG": "true",
-        "DATABASE_URL": f"{PG_SERVER}/{DB_NAME}",
-        "AUDIT_HMAC_KEYS": "bench:" + "YmVuY2gtb25seSBtYWMga2V5LCB0aGlydHktdHdvIGJ5dGVz",
-    }
-)
-
-
-def psql(sql: str) -> None:
-    # Fixed argv, no shell; psql comes from PATH as in .ci/run.
-    subprocess.run(["psql", f"{PG_SERVER}/postgres", "-qc", sql], check=True)  # noqa: S603,S607
+from scratch import scratch_database, user_with_role
 
 
 def csv_file(rows: int, prefix: str, *, bad_row: bool) -> bytes:
@@ -57,25 +38,11 @@ def timed(label: str, upload) -> None:
 
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 500
-    psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
-    psql(f"CREATE DATABASE {DB_NAME}")
-    try:
-        import django
-
-        django.setup()
-        from django.apps import apps
-        from django.contrib.auth import get_user_model
-        from django.contrib.auth.models import Group
-        from django.core.management import call_command
-
-        from aliases.role_permissions import ROLE_PERMISSIONS, grant
+    with scratch_database("portal_bench_upload"):
         from aliases.roles import Role
         from aliases.services.bulk_upload import requests_upload
 
-        call_command("migrate", verbosity=0)
-        grant(apps, ROLE_PERMISSIONS)
-        user = get_user_model().objects.create_user(username="bench")
-        user.groups.set(Group.objects.filter(name=Role.SUPERVISOR.value))
+        user = user_with_role("bench", Role.SUPERVISOR)
 
         def upload(content: bytes, all_or_nothing: bool):
             return lambda: requests_upload(
@@ -87,11 +54,6 @@ def main() -> None:
         timed("one bad row, all or nothing (nothing kept)", upload(with_bad_row, True))
         timed("one bad row, row by row", upload(with_bad_row, False))
         timed("clean file", upload(csv_file(rows, "b", bad_row=False), True))
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        psql(f"DROP DATABASE IF EXISTS {DB_NAME}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 from . import predicates, selectors, services
 from .admin_filters import AuditEventServerFilter
 from .audit import AuditContext
-from .errors import PortalError
+from .errors import PortalError, refusal_text
 from .forms import DecisionForm
 from .models import (
     AliasRequest,
@@ -124,11 +124,9 @@ def _run_service_on_each(modeladmin, request, queryset, service, **kwargs) -> No
         except PermissionDenied as error:
             record_permission_denied(request, str(error))
             modeladmin.message_user(request, f"#{alias_request.pk}: {error}", messages.ERROR)
-        except PortalError as error:
-            modeladmin.message_user(request, f"#{alias_request.pk}: {error}", messages.ERROR)
-        except ValidationError as error:
+        except (PortalError, ValidationError) as error:
             modeladmin.message_user(
-                request, f"#{alias_request.pk}: {' '.join(error.messages)}", messages.ERROR
+                request, f"#{alias_request.pk}: {refusal_text(error)}", messages.ERROR
             )
         else:
             modeladmin.message_user(
@@ -259,8 +257,7 @@ class AliasRequestAdmin(
             self.message_user(request, str(error), messages.ERROR)
             return None
         except (PortalError, ValidationError) as error:
-            text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-            self.message_user(request, text, messages.ERROR)
+            self.message_user(request, refusal_text(error), messages.ERROR)
             return None
         self.message_user(request, approved_message(batch))
         return HttpResponseRedirect(reverse("aliases:batch_detail", args=[batch.pk]))

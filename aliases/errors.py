@@ -1,5 +1,7 @@
 """Errors the services raise; each carries a message fit to show the user as it is."""
 
+from django.core.exceptions import ValidationError
+
 
 class PortalError(Exception):
     pass
@@ -49,3 +51,9 @@ class NoVicidialDatabase(PortalError):
 
 class UnknownVicidialServer(PortalError):
     """A server name the settings do not list (a stale form, or one removed since)."""
+
+
+def refusal_text(error: Exception) -> str:
+    """What a refused action tells the person: a validation's messages, or the error's own
+    words (portal errors say what happened and what to do next)."""
+    return " ".join(error.messages) if isinstance(error, ValidationError) else str(error)

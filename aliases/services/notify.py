@@ -25,6 +25,7 @@ from ..models import AliasRequest, PendingDigest, RequestBatch, VicidialCircuit
 from ..predicates import decides_request, is_decider
 from ..vicidial.redaction import redact
 from ..vicidial.servers import raw_server_settings, server_names
+from .task_queue import live_task_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -226,16 +227,10 @@ def _digest_defer(user_id: int, due: datetime) -> int:
 def _digest_already_waiting(task, user_id: int | None) -> bool:
     """Where the backend can tell (the database queue): a digest for the admin (`user_id`),
     or for every admin (None), still waits to run, so another would only repeat it."""
-    from django_tasks import TaskResultStatus
-    from django_tasks_db import DatabaseBackend
-    from django_tasks_db.models import DBTaskResult
-
-    if not isinstance(task.get_backend(), DatabaseBackend):
-        return False
-    waiting = DBTaskResult.objects.filter(
-        status=TaskResultStatus.READY, task_path=task.module_path
-    ).values_list("args_kwargs", flat=True)
-    return any((args.get("kwargs") or {}).get("user_id") == user_id for args in waiting)
+    return any(
+        (arguments.get("kwargs") or {}).get("user_id") == user_id
+        for arguments in live_task_arguments(task)
+    )
 
 
 def circuit_opened_on_commit(server: str) -> None:

@@ -27,6 +27,7 @@ from .calls import carry_out_in_vicidial, vicidial_client_ready
 from .circuit import vicidial_calls_stopped_reason, vicidial_circuit_close
 from .pace import pace_reserve
 from .slots import call_slot_acquire, call_slot_release
+from .task_queue import live_task_arguments
 from .transitions import lock_request, transition
 
 logger = logging.getLogger(__name__)
@@ -216,30 +217,13 @@ def alias_requests_requeue_stranded(*, older_than: timedelta) -> list[int]:
     takes."""
     cutoff = timezone.now() - older_than
     stranded = queued_callable().filter(updated_at__lt=cutoff).order_by("pk")
-    waiting = _ids_with_a_live_task(since=cutoff)
+    # A call task still waiting, or running since the cutoff, will settle it.
+    live = live_task_arguments(call_vicidial, running_since=cutoff)
+    waiting = {arguments["args"][0] for arguments in live if arguments.get("args")}
     requeued = [pk for pk in stranded.values_list("pk", flat=True) if pk not in waiting]
     for request_id in requeued:
         call_enqueue(request_id)
     return requeued
-
-
-def _ids_with_a_live_task(*, since) -> set[int]:
-    """Requests with a call task still waiting, or running since `since`, where the backend
-    can tell (the database queue); elsewhere none, and a stranded request may get a second
-    task. A task "running" for longer belonged to a worker that was killed."""
-    from django_tasks import TaskResultStatus
-    from django_tasks_db import DatabaseBackend
-    from django_tasks_db.models import DBTaskResult
-
-    task = call_vicidial
-    if not isinstance(task.get_backend(), DatabaseBackend):
-        return set()
-    live = DBTaskResult.objects.filter(
-        Q(status=TaskResultStatus.READY)
-        | Q(status=TaskResultStatus.RUNNING, started_at__gte=since),
-        task_path=task.module_path,
-    ).values_list("args_kwargs", flat=True)
-    return {args["args"][0] for args in live if args.get("args")}
 
 
 def vicidial_circuit_reset(

@@ -6,11 +6,12 @@ from functools import wraps
 import rules
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 
 from .. import selectors
+from ..errors import refusal_text
 from ..models import AliasRequest
 
 View = Callable[..., HttpResponse]
@@ -38,5 +39,4 @@ def get_request_for_user(request: HttpRequest, pk: int) -> AliasRequest:
 
 def report_failure(request: HttpRequest, error: Exception) -> None:
     """A refused action's message: a form's errors, or the service's own words."""
-    text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
-    messages.error(request, text)
+    messages.error(request, refusal_text(error))

@@ -22,17 +22,19 @@ run: $(VENV)/installed .env
 	$(PY) manage.py seed_demo
 	$(PY) manage.py rundemo
 
+# pytest runs one process per CPU (`-n auto` in pyproject.toml); TEST_ARGS="-n 0" runs in one.
 test: test-sqlite test-postgres
 
 test-sqlite: $(VENV)/installed
-	env -u DATABASE_URL $(PY) -m pytest
+	env -u DATABASE_URL $(PY) -m pytest $(TEST_ARGS)
 
 test-postgres: $(VENV)/installed
-	DATABASE_URL=$(PG_URL) $(PY) -m pytest
+	DATABASE_URL=$(PG_URL) $(PY) -m pytest $(TEST_ARGS)
 
 lint: $(VENV)/installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/hadolint Dockerfile
 
 format: $(VENV)/installed
 	$(VENV)/bin/ruff format .

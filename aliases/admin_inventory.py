@@ -9,8 +9,9 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from . import predicates, selectors, services
+from . import admin_search, predicates, services
 from .admin import ExactSearchAdminMixin, ReadOnlyAdminMixin, history_links
+from .admin_filters import ServerFilter
 from .audit import AuditContext
 from .errors import PortalError
 from .forms_drift import AdoptAllForm
@@ -48,7 +49,7 @@ def _report_messages(modeladmin: admin.ModelAdmin, request: HttpRequest, report:
 
 @admin.register(Alias)
 class AliasAdmin(ExactSearchAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    exact_search = staticmethod(selectors.aliases_matching)
+    matching_ids = staticmethod(admin_search.alias_ids)
     search_help_text = "Exact alias ID or exact phone login (any letter case)."
     list_display = [
         "alias_id",
@@ -59,8 +60,9 @@ class AliasAdmin(ExactSearchAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "logins_display",
         "last_request",
     ]
-    list_filter = ["server", "state", "origin"]
+    list_filter = [ServerFilter, "state", "origin"]
     list_select_related = ["last_request"]
+    list_per_page = 50  # as the big tables: rendering the rows is most of the page
     inlines = [AliasLoginInline]
     readonly_fields = [
         "server",

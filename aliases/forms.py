@@ -198,7 +198,8 @@ class EventCursorForm(forms.Form):
     """Where a page of the audit trail starts: before or after an event's sequence number."""
 
     before = forms.IntegerField(required=False, min_value=1, max_value=SEQUENCE_MAX)
-    after = forms.IntegerField(required=False, min_value=1, max_value=SEQUENCE_MAX)
+    # after=0: the oldest page, reached as directly as the newest.
+    after = forms.IntegerField(required=False, min_value=0, max_value=SEQUENCE_MAX)
 
     def clean(self):
         cleaned = super().clean()

@@ -22,6 +22,8 @@ Kind = AliasRequest.Kind
 SHOWN_SALT = "aliases.preflight.shown"
 # A page left open longer than this is too old to say what its approver saw.
 SHOWN_MAX_AGE = timedelta(hours=1)
+# The check that says whether calls to the server are stopped, which stops an approval too.
+CIRCUIT_CHECK = "circuit"
 
 
 @dataclass(frozen=True)
@@ -112,7 +114,7 @@ def _database_check(alias_request: AliasRequest) -> Check | None:
 def _circuit_check(alias_request: AliasRequest) -> Check:
     stopped = vicidial_calls_stopped_reason(alias_request.server)
     return Check(
-        key="circuit",
+        key=CIRCUIT_CHECK,
         label=f"Calls to {server_label(alias_request.server)} are allowed",
         ok=not stopped,
         detail=stopped or "VICIdial has not refused the portal's login.",

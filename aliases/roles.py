@@ -10,11 +10,25 @@ class Role(models.TextChoices):
     AUDITOR = "Auditors", "Auditor"
 
 
+# Where roles_of keeps a user's roles, on the user object.
+ROLES_CACHE = "_portal_roles"
+
+
 def roles_of(user: AbstractBaseUser | AnonymousUser) -> list[Role]:
+    """Read once per user object, as Django caches its permissions: every event of a step
+    and the page's navbar share one query. A user object lives for one request or task."""
     if not user.is_authenticated:
         return []
-    names = {group.name for group in user.groups.all()}
-    return [role for role in Role if role.value in names]
+    if getattr(user, ROLES_CACHE, None) is None:
+        remember_roles(user, {group.name for group in user.groups.all()})
+    return list(getattr(user, ROLES_CACHE))
+
+
+def remember_roles(user: AbstractBaseUser, group_names: set[str]) -> None:
+    """Keep on `user` the roles its groups (by name) give it, unless already known; also
+    for auth_backends, which reads the group names with the permissions."""
+    if getattr(user, ROLES_CACHE, None) is None:
+        setattr(user, ROLES_CACHE, [role for role in Role if role.value in group_names])
 
 
 def role_label(user: AbstractBaseUser | AnonymousUser) -> str:

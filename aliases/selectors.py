@@ -1,16 +1,12 @@
 """Read-side queries; who may see what is decided here and nowhere else."""
 
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Prefetch, Q, QuerySet
-from django.db.models.functions import Lower
 from django.utils import timezone
 
 from .models import (
-    AliasLogin,
     AliasRequest,
     AuditEvent,
     AuditEventExtension,
@@ -28,6 +24,18 @@ def _with_related(queryset: QuerySet[AliasRequest]) -> QuerySet[AliasRequest]:
             queryset=RequestedLogin.objects.select_related("extension").order_by("position"),
         )
     )
+
+
+# What templates/aliases/_request_table.html does not show of a request: the texts and the
+# diff's "before" (JSON to decode per row) are for the request's own page.
+NOT_IN_REQUEST_TABLES = (
+    *("previous_name", "previous_logins", "justification", "decision_note", "outcome_reason"),
+)
+
+
+def for_request_table(queryset: QuerySet[AliasRequest]) -> QuerySet[AliasRequest]:
+    """`queryset` read for a table of requests: without the decider's user row either."""
+    return queryset.select_related(None).select_related("requester").defer(*NOT_IN_REQUEST_TABLES)
 
 
 def alias_requests_visible_to(*, user: AbstractBaseUser) -> QuerySet[AliasRequest]:
@@ -77,7 +85,8 @@ def alias_requests_search(
 
 
 def calls_for_request(*, alias_request: AliasRequest) -> QuerySet[VicidialCall]:
-    return alias_request.calls.order_by("started_at", "id")
+    # Not what was sent nor the parsed answer (JSON to decode per call): the page shows neither.
+    return alias_request.calls.defer("sent_params", "response_data").order_by("started_at", "id")
 
 
 def audit_events_filtered(
@@ -135,48 +144,6 @@ def start_of_day(day: date) -> datetime | None:
     return start
 
 
-@dataclass(frozen=True)
-class EventPage:
-    """A page of events, newest first, with the sequences its newer/older links start from.
-
-    Keyset pagination: each look at the trail adds an event at its head, which would shift
-    every offset-numbered page by one; "before #n" always means the same rows. No COUNT.
-    """
-
-    events: list[AuditEvent]
-    newer_than: int | None = None  # link ?after=<this> when newer events exist
-    older_than: int | None = None  # link ?before=<this> when older events exist
-
-    @property
-    def shown(self) -> list[int]:
-        return [self.events[0].sequence, self.events[-1].sequence] if self.events else []
-
-
-def audit_events_page(
-    events: QuerySet[AuditEvent], *, size: int, before: int | None = None, after: int | None = None
-) -> EventPage:
-    if after is not None:
-        rows = list(events.filter(sequence__gt=after).order_by("sequence")[: size + 1])
-        has_newer = len(rows) > size
-        rows = rows[:size][::-1]
-        has_older = bool(rows) and events.filter(sequence__lt=rows[-1].sequence).exists()
-    else:
-        window = events if before is None else events.filter(sequence__lt=before)
-        rows = list(window.order_by("-sequence")[: size + 1])
-        has_older = len(rows) > size
-        rows = rows[:size]
-        has_newer = (
-            bool(rows)
-            and before is not None
-            and (events.filter(sequence__gt=rows[0].sequence).exists())
-        )
-    return EventPage(
-        events=rows,
-        newer_than=rows[0].sequence if has_newer else None,
-        older_than=rows[-1].sequence if has_older else None,
-    )
-
-
 def extension_catalogue(*, server: str | None = None, limit: int = 500) -> QuerySet[Extension]:
     """One server's catalogue, or (None) every server's, a login's rows side by side."""
     rows = Extension.objects.all() if server is None else Extension.objects.filter(server=server)
@@ -188,18 +155,14 @@ def extensions_by_login(*, login: str) -> QuerySet[Extension]:
     return Extension.objects.filter(login__lower=login.lower()).order_by("server")
 
 
+# What a request's timeline shows of each event; not its call, whose answer (up to the body
+# cap) the calls above show once.
+TIMELINE_FIELDS = ("sequence", "occurred_at", "event_type", "actor_username", "actor_role")
+
+
 def request_timeline(*, alias_request: AliasRequest) -> QuerySet[AuditEvent]:
-    return alias_request.audit_events.select_related("call").order_by("sequence")
-
-
-# Admin search: one term, matched exactly against every key an auditor starts from (an
-# extension, an alias ID, a username, a correlation id), each through an indexed column.
-def _users_named(term: str) -> QuerySet:
-    return get_user_model().objects.filter(username=term).values("pk")
-
-
-def _events_with_correlation_id(term: str) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(correlation_id=term.lower())
+    events = alias_request.audit_events.only(*TIMELINE_FIELDS, "outcome", "reason", "request")
+    return events.order_by("sequence")
 
 
 def audit_events_on_server(server: str) -> Q:
@@ -207,47 +170,3 @@ def audit_events_on_server(server: str) -> Q:
     neither (adopt, drift, circuit, catalogue sync), the server their changes record. The
     joins are the ones select_related makes anyway, so it stays one query."""
     return Q(request__server=server) | Q(call__server=server) | Q(changes__server=server)
-
-
-def audit_events_matching(term: str) -> Q:
-    return (
-        Q(pk__in=AuditEventExtension.objects.filter(login__lower=term.lower()).values("event_id"))
-        | Q(request__alias_id__lower=term.lower())
-        | Q(actor_username__lower=term.lower())
-        | Q(correlation_id=term.lower())
-    )
-
-
-def alias_requests_matching(term: str) -> Q:
-    return (
-        Q(alias_id__lower=term.lower())
-        | Q(pk__in=RequestedLogin.objects.filter(login__lower=term.lower()).values("request_id"))
-        | Q(requester__in=_users_named(term))
-        | Q(decided_by__in=_users_named(term))
-        | Q(pk__in=_events_with_correlation_id(term).values("request_id"))
-    )
-
-
-def vicidial_calls_matching(term: str) -> Q:
-    return (
-        Q(request__in=AliasRequest.objects.filter(alias_requests_matching(term)).values("pk"))
-        | Q(initiated_by__in=_users_named(term))
-        | Q(pk__in=_events_with_correlation_id(term).values("call_id"))
-        | Q(source__lower=term.lower())
-    )
-
-
-def aliases_matching(term: str) -> Q:
-    """Inventory rows by exact alias ID or exact phone login, any case (VICIdial's rule)."""
-    return Q(alias_id__lower=term.lower()) | Q(
-        pk__in=AliasLogin.objects.filter(login__lower=term.lower()).values("alias_id")
-    )
-
-
-def extensions_matching(term: str) -> Q:
-    touched = AuditEventExtension.objects.filter(
-        event__in=AuditEvent.objects.filter(audit_events_matching(term)).values("pk")
-    )
-    return Q(login__lower=term.lower()) | Q(
-        login__lower__in=touched.annotate(key=Lower("login")).values("key")
-    )

@@ -4,9 +4,10 @@ phone. Who may see a request is still decided by selectors.alias_requests_visibl
 from dataclasses import dataclass, field
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import F, Prefetch, Q, QuerySet
 from django.views.decorators.debug import sensitive_variables
 
+from .lookups import AnyOf
 from .models import Alias, AliasLogin, AliasRequest
 from .vicidial.servers import server_label, server_names, vicidial_server
 from .vicidial_db import (
@@ -77,9 +78,40 @@ def live_requests_by_alias(aliases: list[Alias]) -> dict[int, AliasRequest]:
     return found
 
 
-def aliases_ringing(*, login: str) -> QuerySet[Alias]:
-    """Active aliases of every server whose phone logins include `login` (any case)."""
-    return aliases_search(login=login, state=Alias.State.ACTIVE)
+@dataclass(frozen=True, slots=True)
+class AliasRinging:
+    """An active inventory alias that rings a phone, as the extension page lists it."""
+
+    pk: int
+    alias_id: str
+    alias_name: str
+    server: str
+    logins: list[str]
+
+
+def aliases_ringing(*, login: str) -> list[AliasRinging]:
+    """Active aliases of every server whose phone logins include `login` (any case), in the
+    inventory's order, each with its logins in order.
+
+    Rows, not models, and three queries, each through an index: the busiest phone is rung by
+    hundreds of aliases (738 at the scale data set's 100%), whose models would cost more than
+    the page; and joined to the aliases (by a join or a subquery), PostgreSQL scans the whole
+    inventory (60,000 aliases) rather than look up those few hundred by their keys.
+    """
+    ringing = AliasLogin.objects.filter(login__lower=login.strip().lower())
+    ids = list(ringing.order_by().values_list("alias_id", flat=True))
+    if not ids:
+        return []
+    active = Alias.objects.filter(AnyOf(F("pk"), ids), state=Alias.State.ACTIVE)
+    rows = list(active.values_list("pk", "alias_id", "alias_name", "server"))
+    logins: dict[int, list[str]] = {row[0]: [] for row in rows}
+    if logins:
+        each_login = AliasLogin.objects.filter(AnyOf(F("alias_id"), list(logins)))
+        for alias_pk, each in each_login.order_by("alias_id", "position").values_list(
+            "alias_id", "login"
+        ):
+            logins[alias_pk].append(each)
+    return [AliasRinging(*row, logins=logins[row[0]]) for row in rows]
 
 
 @dataclass(frozen=True)

@@ -35,12 +35,24 @@ import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.load_cpu import (  # noqa: E402 - after the path is set
+    ActivitySampler,
+    CpuSampler,
+    Group,
+    postgres_backends,
+    start_profile,
+    summarise_profile,
+    tree_pids,
+)
+
 PYTHON = sys.executable
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
 HOST = "127.0.0.1"
 PG_SERVER = f"postgresql://postgres@{HOST}:5432"
 DB_NAME = "portal_bench"
-WORKERS = 4
+THREADS = 1
 TASK_WORKERS = 2
 HTTP_TIMEOUT = (5, 30)  # (connect, read) seconds for every client call
 STARTUP_TIMEOUT = 30.0
@@ -91,6 +103,8 @@ class Recorder:
         self.examples: list[str] = []
         self.outcomes: Counter[str] = Counter()
         self.submitted_ids: list[int] = []
+        self.logins_finished = 0
+        self._logged_in = threading.Condition(self._lock)
 
     def _op(self, name: str) -> OpStats:
         return self.ops.setdefault(name, OpStats())
@@ -124,6 +138,19 @@ class Recorder:
     def submitted(self, request_id: int) -> None:
         with self._lock:
             self.submitted_ids.append(request_id)
+
+    def login_finished(self) -> None:
+        with self._lock:
+            self.logins_finished += 1
+            self._logged_in.notify_all()
+
+    def wait_for_logins(self, count: int, timeout: float) -> bool:
+        with self._lock:
+            return self._logged_in.wait_for(lambda: self.logins_finished >= count, timeout)
+
+    def requests_done(self) -> int:
+        with self._lock:
+            return sum(stats.count for stats in self.ops.values())
 
     def _example(self, text: str) -> None:
         if text and len(self.examples) < EXAMPLES_KEPT:
@@ -195,6 +222,12 @@ class Client:
         )
 
     def log_in(self) -> bool:
+        try:
+            return self._log_in()
+        finally:
+            self.recorder.login_finished()
+
+    def _log_in(self) -> bool:
         page = self.call("view login", "GET", "/accounts/login/", expect=200)
         if page is None:
             return False
@@ -341,6 +374,69 @@ def start_later(delay: float, stop: threading.Event, work: Callable[[], None]) -
         work()
 
 
+class SteadyState:
+    """Measures from the last login to the end of the load: throughput, CPU per request and
+    the profile. A login costs about 0.4 s of CPU on purpose (PBKDF2); counted in, a short
+    run would show mostly the logins and hide what a page costs."""
+
+    def __init__(
+        self,
+        recorder: Recorder,
+        clients: int,
+        cpu: CpuSampler,
+        activity: ActivitySampler,
+        profile: tuple[int, Path] | None,
+    ) -> None:
+        self.recorder, self.clients = recorder, clients
+        self.cpu, self.activity, self.profile = cpu, activity, profile
+        self.started: float | None = None
+        self.requests = 0
+        self.seconds = 0.0
+        self._profiler: subprocess.Popen | None = None
+        self._thread = threading.Thread(target=self._start_after_logins, daemon=True)
+
+    def start(self, seconds: float) -> None:
+        self._deadline = time.monotonic() + seconds
+        self._thread.start()
+
+    def _start_after_logins(self) -> None:
+        if not self.recorder.wait_for_logins(self.clients, self._deadline - time.monotonic()):
+            return
+        self.started = time.monotonic()
+        self._requests_before = self.recorder.requests_done()
+        if self.profile:
+            pid, output = self.profile
+            self._profiler = start_profile(pid, self._deadline - self.started, output)
+        self.cpu.start()
+        self.activity.start()
+
+    def stop(self) -> None:
+        self._thread.join()
+        if self.started is None:
+            return
+        self.cpu.stop()
+        self.activity.stop()
+        self.seconds = time.monotonic() - self.started
+        self.requests = self.recorder.requests_done() - self._requests_before
+        if self._profiler is not None:
+            _, errors = self._profiler.communicate(timeout=STARTUP_TIMEOUT)
+            if self._profiler.returncode != 0:
+                print(f"py-spy failed: {errors.strip()[-500:]}", flush=True)
+
+    def report(self) -> list[str]:
+        if self.started is None:
+            return ["\nsteady state: never reached (some clients were still logging in)"]
+        lines = [
+            f"\nsteady state (after the last login): {self.requests} requests in "
+            f"{self.seconds:.1f} s, {self.requests / self.seconds:.1f} req/s"
+        ]
+        lines += self.cpu.report(self.requests)
+        lines += self.activity.report()
+        if self.profile and self._profiler is not None and self._profiler.returncode == 0:
+            lines += summarise_profile(self.profile[1])
+        return lines
+
+
 # --- the servers ------------------------------------------------------------------------
 
 
@@ -350,14 +446,14 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def portal_env(static_root: Path, simulator_port: int) -> dict[str, str]:
+def portal_env(static_root: Path, simulator_port: int, database: str) -> dict[str, str]:
     """Production-like settings; the secrets are fresh per run and never printed."""
     return os.environ | {
         "DJANGO_SETTINGS_MODULE": "bench.settings",
         "BENCH_STATIC_ROOT": str(static_root),
         "DEBUG": "false",
         "SECRET_KEY": secrets.token_urlsafe(50),
-        "DATABASE_URL": f"{PG_SERVER}/{DB_NAME}",
+        "DATABASE_URL": f"{PG_SERVER}/{database}",
         "ALLOWED_HOSTS": HOST,
         "SECURE_SSL_REDIRECT": "false",
         "SESSION_COOKIE_SECURE": "false",
@@ -390,15 +486,15 @@ def manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def recreate_database() -> None:
+def recreate_database(database: str) -> None:
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
-        connection.execute(f"CREATE DATABASE {DB_NAME}")
+        connection.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+        connection.execute(f"CREATE DATABASE {database}")
 
 
-def drop_database() -> None:
+def drop_database(database: str) -> None:
     with psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True) as connection:
-        connection.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        connection.execute(f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
 
 
 class Service:
@@ -450,11 +546,16 @@ def start_simulator(env: dict[str, str], port: int, log: Path) -> Service:
     return simulator
 
 
-def start_gunicorn(env: dict[str, str], port: int, log: Path) -> Service:
+def start_gunicorn(
+    env: dict[str, str], port: int, log: Path, workers: int | None, threads: int
+) -> Service:
+    # The deployed configuration (its JSON access log included), less what the run sets.
     argv = [
-        GUNICORN, "portal.wsgi:application", "--bind", f"{HOST}:{port}",
-        "--workers", str(WORKERS), "--timeout", "60",
+        GUNICORN, "--config", str(ROOT / "gunicorn.conf.py"), "portal.wsgi:application",
+        "--bind", f"{HOST}:{port}", "--threads", str(threads), "--timeout", "60",
     ]  # fmt: skip
+    if workers is not None:
+        argv += ["--workers", str(workers)]
     portal = Service("gunicorn", argv, env, log)
     url = f"http://{HOST}:{port}/accounts/login/"
     portal.wait_until(lambda: requests.get(url, timeout=1).status_code == 200)
@@ -469,27 +570,27 @@ def start_task_workers(env: dict[str, str], workdir: Path, workers: list[Service
         log = workdir / f"worker{number}.log"
         workers.append(Service(f"task worker {number}", argv, env, log))
     for worker in workers:
-        worker.wait_until(functools.partial(worker_beats, worker.process.pid))
+        worker.wait_until(functools.partial(worker_beats, env["DATABASE_URL"], worker.process.pid))
 
 
-def worker_beats(pid: int) -> bool:
-    with psycopg.connect(f"{PG_SERVER}/{DB_NAME}") as connection:
+def worker_beats(dsn: str, pid: int) -> bool:
+    with psycopg.connect(dsn) as connection:
         query = "SELECT 1 FROM aliases_workerheartbeat WHERE pid = %s"
         return connection.execute(query, (pid,)).fetchone() is not None
 
 
-def requests_in_flight() -> int:
-    with psycopg.connect(f"{PG_SERVER}/{DB_NAME}") as connection:
+def requests_in_flight(dsn: str) -> int:
+    with psycopg.connect(dsn) as connection:
         query = "SELECT count(*) FROM aliases_aliasrequest WHERE status = ANY(%s)"
         return connection.execute(query, (list(IN_FLIGHT),)).fetchone()[0]
 
 
-def wait_for_queue(since: float) -> float | None:
+def wait_for_queue(dsn: str, since: float) -> float | None:
     """Seconds from `since` until no request is queued or calling; None if some still were
     after DRAIN_TIMEOUT (the checks then report them as stuck)."""
     deadline = time.monotonic() + DRAIN_TIMEOUT
     while time.monotonic() < deadline:
-        if requests_in_flight() == 0:
+        if requests_in_flight(dsn) == 0:
             return time.monotonic() - since
         time.sleep(DRAIN_POLL)
     return None
@@ -515,8 +616,8 @@ class DatabaseCheck:
     outcome_after_ms: list[float]
 
 
-def check_database(submitted_ids: list[int]) -> DatabaseCheck:
-    with psycopg.connect(f"{PG_SERVER}/{DB_NAME}") as connection:
+def check_database(dsn: str, submitted_ids: list[int]) -> DatabaseCheck:
+    with psycopg.connect(dsn) as connection:
         rows = connection.execute(
             "SELECT id, status FROM aliases_aliasrequest ORDER BY id"
         ).fetchall()
@@ -557,6 +658,8 @@ def verify_audit(env: dict[str, str]) -> str:
 
 def server_problems(log: Path) -> list[str]:
     markers = ("Traceback", " ERROR ", " WARNING ", "WORKER TIMEOUT", "[CRITICAL]")
+    # With DEBUG off the servers log JSON lines (portal/logs.py).
+    markers += tuple(f'"level": "{level}"' for level in ("warning", "error", "critical"))
     return [
         line
         for line in log.read_text().splitlines()
@@ -662,12 +765,32 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=float,
         help="seconds over which the clients start and log in (default: a sixth, at most 10)",
     )
-    parser.add_argument("--keep-db", action="store_true", help=f"keep the {DB_NAME} database")
+    parser.add_argument("--db", default=DB_NAME, help=f"scratch database (default {DB_NAME})")
+    parser.add_argument("--keep-db", action="store_true", help="keep the database afterwards")
+    parser.add_argument(
+        "--gunicorn-workers",
+        type=int,
+        help="default: gunicorn.conf.py's (GUNICORN_WORKERS, else 2 x cores + 1)",
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=THREADS,
+        help=f"threads per gunicorn worker, above 1 its gthread worker (default {THREADS})",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="FILE",
+        help="py-spy the gunicorn workers during the load, collapsed stacks to FILE",
+    )
     args = parser.parse_args(argv)
     if args.ramp is None:
         args.ramp = min(10.0, args.seconds / 6)
     if args.clients < 2 or not 0 <= args.ramp < args.seconds:
         parser.error("needs at least 2 clients (a submitter and an approver), 0 <= ramp < seconds")
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", args.db):
+        parser.error("--db: a plain lower-case database name")
     return args
 
 
@@ -685,14 +808,15 @@ def phase(name: str) -> Iterator[None]:
 
 def run(args: argparse.Namespace, workdir: Path) -> int:
     simulator_port, portal_port = free_port(), free_port()
-    env = portal_env(workdir / "static", simulator_port)
+    env = portal_env(workdir / "static", simulator_port, args.db)
+    dsn = env["DATABASE_URL"]
     simulator_log, portal_log = workdir / "simulator.log", workdir / "gunicorn.log"
     workers: list[Service] = []
     with contextlib.ExitStack() as cleanup:
-        with phase(f"setup: database {DB_NAME}, collectstatic, migrate, demo users, servers"):
-            recreate_database()
+        with phase(f"setup: database {args.db}, collectstatic, migrate, demo users, servers"):
+            recreate_database(args.db)
             if not args.keep_db:
-                cleanup.callback(drop_database)
+                cleanup.callback(drop_database, args.db)
             # First, as in the Dockerfile: with DEBUG off, any static URL needs the manifest.
             manage(env, "collectstatic", "--noinput")
             manage(env, "migrate", "--noinput")
@@ -702,29 +826,43 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
             # Stopped (in reverse) gunicorn first, then the workers, then the simulator.
             cleanup.callback(lambda: [worker.stop(signal.SIGTERM) for worker in workers])
             start_task_workers(env, workdir, workers)
-            portal = start_gunicorn(env, portal_port, portal_log)
+            portal = start_gunicorn(
+                env, portal_port, portal_log, args.gunicorn_workers, args.threads
+            )
             cleanup.callback(portal.stop, signal.SIGTERM)
 
         recorder = Recorder()
+        cpu = CpuSampler(
+            [
+                Group("gunicorn", functools.partial(tree_pids, portal.process.pid)),
+                Group("PostgreSQL (this database)", postgres_backends(dsn, args.db)),
+                Group("task workers", lambda: [worker.process.pid for worker in workers]),
+                Group("VICIdial simulator", lambda: [simulator.process.pid]),
+            ]
+        )
+        profile = (portal.process.pid, args.profile) if args.profile else None
+        steady = SteadyState(recorder, args.clients, cpu, ActivitySampler(dsn, args.db), profile)
         with phase(f"load: {args.clients} clients for {args.seconds:g} s"):
             base_url = f"http://{HOST}:{portal_port}"
+            steady.start(args.seconds)
             elapsed = run_clients(base_url, args.clients, args.seconds, args.ramp, recorder)
             clients_stopped = time.monotonic()
+            steady.stop()
 
         with phase("queue: the workers make the calls still queued"):
-            drained_after = wait_for_queue(clients_stopped)
+            drained_after = wait_for_queue(dsn, clients_stopped)
             # Stopping gunicorn gracefully lets an approval still in flight (a client that
             # gave up waiting) commit; the workers then call it too.
             portal.stop(signal.SIGTERM)
             if drained_after is not None:
-                wait_for_queue(time.monotonic())
+                wait_for_queue(dsn, time.monotonic())
 
         with phase("checks"):
             # SIGTERM: a worker finishes and records the call it is making, then exits.
             for worker in workers:
                 worker.stop(signal.SIGTERM)
             simulator.stop(signal.SIGINT)
-            db = check_database(recorder.submitted_ids)
+            db = check_database(dsn, recorder.submitted_ids)
             simulated = simulator_calls(simulator_log)
             audit = verify_audit(env)
             noisy = [
@@ -733,11 +871,14 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
                 for line in server_problems(log)
             ]
 
+    kind = f"gthread workers x {args.threads} threads" if args.threads > 1 else "sync workers"
     print(
         f"\n{args.clients} clients (started over {round(args.ramp, 1):g} s), {elapsed:.1f} s, "
-        f"gunicorn {WORKERS} sync workers, {TASK_WORKERS} task workers\n"
+        f"gunicorn {args.gunicorn_workers or 'gunicorn.conf.py default'} {kind}, "
+        f"{TASK_WORKERS} task workers\n"
     )
     print_table(recorder, elapsed)
+    print(*steady.report(), sep="\n")
     print_checks(recorder, db, simulated, audit)
     print_queue(drained_after, db)
     if recorder.examples:

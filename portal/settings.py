@@ -7,6 +7,9 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from portal.database import database_settings
+from portal.logs import logging_settings
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -45,6 +48,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: load balancers probe /healthz over plain http by address, and it must answer
+    # while PostgreSQL is down (no host check, SSL redirect, session or axes before it).
+    "aliases.middleware.HealthzMiddleware",
+    # Next: every other response, a redirect to HTTPS included, carries the request id.
+    "aliases.request_id.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -61,6 +69,8 @@ MIDDLEWARE = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "rules.permissions.ObjectPermissionBackend",
+    # Reads a user's permissions and roles in one query, for ModelBackend to answer from.
+    "aliases.auth_backends.OnePermissionQueryBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
 
@@ -83,17 +93,11 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["ATOMIC_REQUESTS"] = False
-# Reusing connections took the load test from 31 to 45 req/s (docs/PERFORMANCE.md).
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Writers take the lock when their transaction starts, so read-then-write steps
-    # cannot interleave (PostgreSQL gets the same from SELECT ... FOR UPDATE).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"transaction_mode": "IMMEDIATE", "timeout": 20}
-    )
+# DATABASE_URL, with CONN_MAX_AGE or DATABASE_POOL (portal/database.py).
+DATABASES = {"default": database_settings(env, base_dir=BASE_DIR)}
+# The owner role's URL, for `manage.py portal_migrate` only: it migrates as the owner and
+# grants DATABASE_URL's role its privileges (docs/DEPLOY.md, Database roles).
+MIGRATE_DATABASE_URL = env.str("MIGRATE_DATABASE_URL", default="")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -116,7 +120,7 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("STATIC_ROOT", default=BASE_DIR / "staticfiles")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -140,7 +144,8 @@ VICIDIAL_TIMEOUT = env.float("VICIDIAL_TIMEOUT", default=10.0)
 VICIDIAL_CONNECT_TIMEOUT = env.float("VICIDIAL_CONNECT_TIMEOUT", default=3.0)
 VICIDIAL_HTTP_METHOD = env.str("VICIDIAL_HTTP_METHOD", default="POST").upper()
 # One deadline per call over connect, send and read (the read timeout is per socket read).
-# Calls run in the task worker, never in a web request, so gunicorn's timeout is not a bound.
+# Calls run in the task worker, never in a web request; gunicorn.conf.py still refuses a
+# worker timeout at or below the longest deadline.
 VICIDIAL_TOTAL_DEADLINE = env.float("VICIDIAL_TOTAL_DEADLINE", default=20.0)
 # Answers longer than this keep their start, result line and end (real ones reach ~90 KB).
 VICIDIAL_MAX_BODY_BYTES = env.int("VICIDIAL_MAX_BODY_BYTES", default=256 * 1024)
@@ -228,20 +233,15 @@ AXES_CLIENT_IP_CALLABLE = "aliases.audit.client_ip"
 if env.bool("BEHIND_TLS_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "filters": {"one_line_403": {"()": "aliases.log_filters.OneLineForbidden"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        "django.server": {"level": "WARNING"},
-        "axes": {"level": "WARNING"},
-        # A 403 is one line, not a traceback per refusal.
-        "django.request": {"filters": ["one_line_403"]},
-    },
-}
+# One JSON object per line on stdout (json), or a plain line on stderr (plain), with the
+# request id in each and the passwords masked (portal/logs.py).
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="plain" if DEBUG else "json")
+LOGGING = logging_settings(level=LOG_LEVEL, log_format=LOG_FORMAT)
+LOGGING_CONFIG = "portal.logs.configure"
+# Take the request id from the X-Request-ID header (8-32 letters, digits or dashes) only
+# behind a proxy that sets it: it becomes the audit correlation id of the request's events.
+TRUST_X_REQUEST_ID = env.bool("TRUST_X_REQUEST_ID", default=False)
 # Background tasks (Django's Tasks API): every VICIdial call and every email runs in a task
 # worker (manage.py portal_worker). The database queue needs no broker; docs/DEPLOY.md says
 # how to move to another backend (RQ on Redis).
@@ -272,6 +272,11 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="phone-alias-portal@l
 PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="http://127.0.0.1:8000").rstrip("/")
 # At most one "requests are waiting for you" email per admin this often.
 NOTIFY_PENDING_EVERY = timedelta(minutes=env.int("NOTIFY_PENDING_EVERY_MINUTES", default=5))
+
+# /healthz asks each VICIdial server for `version` with this timeout, and keeps each answer
+# this long, so frequent probes from several load balancers cost VICIdial little.
+HEALTHZ_VICIDIAL_TIMEOUT = env.float("HEALTHZ_VICIDIAL_TIMEOUT", default=2.0)
+HEALTHZ_CACHE_SECONDS = env.int("HEALTHZ_CACHE_SECONDS", default=10)
 
 # Base delay before retrying a call that never reached VICIdial (doubled, with jitter).
 VICIDIAL_RETRY_BACKOFF = env.float("VICIDIAL_RETRY_BACKOFF", default=0.5)

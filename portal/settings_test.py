@@ -20,6 +20,8 @@ if not TEST_CHILD:
     os.environ.pop("AUDIT_HMAC_KEY_ID", None)
     os.environ["VICIDIAL_API_URL"] = "http://127.0.0.1:9/vicidial/non_agent_api.php"
 os.environ["SECURE_SSL_REDIRECT"] = "false"
+# Plain lines for a person reading a failure; tests of the JSON lines set their own formatter.
+os.environ.setdefault("LOG_FORMAT", "plain")
 os.environ["ALLOWED_HOSTS"] = "testserver,localhost,127.0.0.1"
 
 from .settings import *  # noqa: E402,F403

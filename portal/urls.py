@@ -5,6 +5,7 @@ from django.templatetags.static import static
 from django.urls import include, path
 
 from aliases.auth_forms import AdminLoginForm, PortalLoginForm
+from aliases.views.health import healthz, healthz_live
 
 
 def favicon(request: HttpRequest) -> HttpResponsePermanentRedirect:
@@ -25,6 +26,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("favicon.ico", favicon),
+    # Answered by aliases.middleware.HealthzMiddleware first; named here to be found.
+    path("healthz", healthz, name="healthz"),
+    path("healthz/live", healthz_live, name="healthz_live"),
     path("", include("aliases.urls")),
 ]
 

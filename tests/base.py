@@ -1,10 +1,12 @@
 """Personas and helpers shared by the tests."""
 
+import functools
 import threading
 from collections.abc import Callable
 
 from django.apps import apps
 from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import AbstractBaseUser, Group
 from django.db import connections
 
@@ -25,18 +27,41 @@ PERSONAS = {
 }
 
 
-def make_user(username: str, roles: list[Role]) -> AbstractBaseUser:
+@functools.cache
+def _hashed_password() -> str:
+    # One hash for every test user: hashing is the slow part of create_user, and one salt
+    # serves as well as many for log-ins.
+    return make_password(PASSWORD)
+
+
+def make_users(personas: dict[str, list[Role]]) -> dict[str, AbstractBaseUser]:
+    """Users with these roles, in four queries whatever their number (a test's `users` fixture
+    builds six); the same rows as `create_user` and `groups.set` would write."""
     # Transactional tests flush the tables, groups made by data migrations included.
     if Group.objects.count() < len(ROLE_PERMISSIONS):
         grant(apps, ROLE_PERMISSIONS)
-    user = get_user_model().objects.create_user(
-        username=username,
-        email=f"{username}@example.com",
-        password=PASSWORD,
-        is_staff=Role.ADMIN in roles or Role.AUDITOR in roles,
+    user_model = get_user_model()
+    created = user_model.objects.bulk_create(
+        user_model(
+            username=username,
+            email=f"{username}@example.com",
+            password=_hashed_password(),
+            is_staff=Role.ADMIN in roles or Role.AUDITOR in roles,
+        )
+        for username, roles in personas.items()
     )
-    user.groups.set(Group.objects.filter(name__in=[role.value for role in roles]))
-    return user
+    groups = {group.name: group for group in Group.objects.all()}
+    membership = user_model.groups.through
+    membership.objects.bulk_create(
+        membership(user_id=user.pk, group_id=groups[role.value].pk)
+        for user, roles in zip(created, personas.values(), strict=True)
+        for role in roles
+    )
+    return {user.username: user for user in created}
+
+
+def make_user(username: str, roles: list[Role]) -> AbstractBaseUser:
+    return make_users({username: roles})[username]
 
 
 def submit(

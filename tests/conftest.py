@@ -8,8 +8,11 @@ from django.test import Client, TransactionTestCase
 
 from aliases.simulator import VicidialSimulator, demo_state
 
-from .base import PERSONAS, make_user
-from .vicidial_mariadb import vicidial_db  # noqa: F401 - a fixture for every test module
+from .base import PERSONAS, make_users
+from .vicidial_mariadb import (  # noqa: F401 - fixtures for every test module
+    vicidial_db,
+    vicidial_db_for_this_process,
+)
 from .workers import workers  # noqa: F401 - real task worker processes (PostgreSQL)
 
 
@@ -55,7 +58,7 @@ def _flush_past_the_audit_guards():
 
 @pytest.fixture
 def users(db):
-    return {name: make_user(name, roles) for name, roles in PERSONAS.items()}
+    return make_users(PERSONAS)
 
 
 @pytest.fixture

@@ -256,6 +256,27 @@ def test_every_state_changing_portal_view_has_a_csrf_case(db):
     assert not missing, f"add a CSRF case to CASES in tests/test_csrf.py for {sorted(missing)}"
 
 
+# Top-level URLs that change nothing; /healthz and /healthz/live are answered ahead of
+# CsrfViewMiddleware (aliases.middleware.HealthzMiddleware), so they refuse POST by themselves.
+READ_ONLY_TOP_LEVEL = {"healthz", "healthz_live"}
+
+
+def test_every_top_level_url_has_a_csrf_case_or_refuses_post(db):
+    names = {
+        entry.name
+        for entry in get_resolver().url_patterns
+        if not isinstance(entry, URLResolver) and entry.name
+    }
+    missing = names - set(CASES) - READ_ONLY_TOP_LEVEL
+    assert not missing, f"add {sorted(missing)} to CASES or READ_ONLY_TOP_LEVEL in this file"
+    client = Client(enforce_csrf_checks=True)
+    for name in READ_ONLY_TOP_LEVEL:
+        for method in ("POST", "PUT", "PATCH", "DELETE"):
+            response = client.generic(method, reverse(name))
+            assert response.status_code == 405, f"{method} {name}: {response.status_code}"
+            assert response["Allow"] == "GET, HEAD", name
+
+
 FORM_PAGES = {
     "aliases:request_new",
     "aliases:request_upload",

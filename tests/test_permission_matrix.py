@@ -13,6 +13,7 @@ from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
+from django.core.cache import cache
 from django.test import Client
 from django.urls import URLResolver, get_resolver, resolve, reverse
 from django.utils import timezone
@@ -42,6 +43,8 @@ MOVED = "302 elsewhere"
 FORM = "200, the form shown again"
 IGNORED = "200, the POST is ignored"
 LOGGED_OUT = "302 to the login page, session ended"
+# 503 when this test's VICIdial (none: settings_test's dead address) or its database is down.
+HEALTH = "200 or 503, the JSON health answer"
 # Outcomes that must leave the database as it was; their POSTs carry valid-looking data.
 REFUSALS = {LOGIN, ADM_LOGIN, IGNORED, 403, 404, 405}
 
@@ -98,6 +101,9 @@ EXPECTED = {
     "logout":                     everyone((405, LOGGED_OUT)),
     # A permanent redirect to the static icon, for browsers that ask for /favicon.ico.
     "favicon.ico":                everyone((301, 301)),
+    # For load balancers and Docker's HEALTHCHECK: no login, read only (GET and HEAD).
+    "healthz":                    everyone((HEALTH, 405)),
+    "healthz_live":               everyone((HEALTH, 405)),
     # The Django admin site itself.
     "admin:index":                staff_only((200, IGNORED), (200, IGNORED)),
     "admin:login":                staff_only((MOVED, FORM), (MOVED, FORM), others=(200, FORM)),
@@ -227,6 +233,15 @@ def expectation(key: str, route: str):
     label, kind = found
     rule = ADMIN_RULES.get(ADMIN_MODELS.get(label, ""), {})
     return rule.get(kind)
+
+
+@pytest.fixture(autouse=True)
+def _forget_health_answers():
+    """/healthz caches each VICIdial server's answer: none of this table's may reach another
+    test, nor another test's reach this table."""
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture
@@ -405,6 +420,9 @@ def matches(expected, response, client: Client) -> bool:
     if expected == LOGGED_OUT:
         ended = "_auth_user_id" not in client.session
         return response.status_code == 302 and location == reverse("login") and ended
+    if expected == HEALTH:
+        json = response.get("Content-Type") == "application/json"
+        return response.status_code in (200, 503) and json
     if expected == MOVED:
         logins = (reverse("login"), reverse("admin:login"))
         return response.status_code == 302 and not location.startswith(logins)

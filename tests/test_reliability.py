@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import DatabaseError
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -16,9 +17,11 @@ from aliases.errors import (
     InvalidTransition,
     VicidialCallsStopped,
 )
-from aliases.models import Alias, AliasRequest, AuditEvent, VicidialCall
+from aliases.models import Alias, AliasRequest, AuditEvent, VicidialCall, VicidialCallSlot
 from aliases.roles import Role
+from aliases.services import calls
 from aliases.services.calls import PROBABLE_EARLIER_SUCCESS
+from aliases.services.verification import ANSWERED_NOT_SETTLED
 from aliases.simulator import Fault
 
 from .base import make_user, race, submit
@@ -330,3 +333,33 @@ def test_an_answer_arriving_after_reconcile_does_not_overwrite_the_admins_view(
     alias_request.refresh_from_db()
     assert alias_request.status == Status.NEEDS_VERIFICATION
     assert VicidialCall.objects.get().result == "succeeded"
+
+
+def test_an_outcome_that_cannot_commit_still_keeps_vicidials_answer(users, simulator, monkeypatch):
+    def deadlocked(*args, **kwargs):
+        raise DatabaseError("deadlock detected")
+
+    # The last step of the outcome's transaction: the answer's row is written by then.
+    monkeypatch.setattr(calls, "transition", deadlocked)
+    alias_request = submit(users["supervisor"])
+    services.alias_request_approve(request_id=alias_request.pk, actor=users["admin"])
+
+    call = VicidialCall.objects.get()
+    assert call.result == "succeeded"
+    assert call.http_status == 200
+    assert call.response_body.startswith("SUCCESS: add_phone_alias")
+    assert call.finished_at is not None
+    alias_request.refresh_from_db()
+    assert alias_request.status == Status.CALLING  # left for housekeeping
+    assert not VicidialCallSlot.objects.filter(holder__gt="").exists()
+
+    AliasRequest.objects.filter(pk=alias_request.pk).update(
+        updated_at=timezone.now() - timedelta(hours=1)
+    )
+    VicidialCall.objects.update(started_at=timezone.now() - timedelta(minutes=59))
+    monkeypatch.undo()
+    services.alias_requests_reconcile_inflight(older_than=timedelta(minutes=10))
+    alias_request.refresh_from_db()
+    assert alias_request.status == Status.NEEDS_VERIFICATION
+    assert alias_request.outcome_reason == ANSWERED_NOT_SETTLED
+    assert VicidialCall.objects.get().response_body == call.response_body

@@ -8,12 +8,15 @@ from .chain import (
     CONTENT_KEYS,
     LINK_KEYS,
     EventType,
+    audit_event,
+    batched,
     canonical_bytes,
     canonical_content,
     chain_hash,
     export_line,
     hashed_time,
     record,
+    record_many,
 )
 from .context import AuditContext, client_ip
 from .keys import KeyRing, key_ring, parse_key_ring
@@ -27,6 +30,8 @@ __all__ = [
     "Checkpoint",
     "EventType",
     "KeyRing",
+    "audit_event",
+    "batched",
     "canonical_bytes",
     "canonical_content",
     "chain_hash",
@@ -36,6 +41,7 @@ __all__ = [
     "key_ring",
     "parse_key_ring",
     "record",
+    "record_many",
     "verify_chain",
     "verify_export",
 ]

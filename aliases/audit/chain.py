@@ -5,11 +5,17 @@ and mac = HMAC(key, key id + hash), which only a holder of the environment's key
 lock the single AuditChainHead row, so concurrent transactions queue up instead of forking
 the chain. The head is the last lock a transaction takes: anything else a caller needs locked
 it locks before recording, or two writers could wait on each other.
+
+A transaction that writes several events wraps its steps in `batched()`: their record()s
+are then written together when the block ends, under one lock of the head, with one INSERT
+for the events and one for their index rows. The hashes are the same as one by one.
 """
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
@@ -84,6 +90,11 @@ def chain_hash(content: dict[str, Any], prev_hash: str) -> str:
     return hashlib.sha256(canonical_bytes(content, prev_hash)).hexdigest()
 
 
+# The events record() queued in the innermost open batched() block, and the savepoint depth
+# that block was opened at.
+_batch: ContextVar[tuple[list[AuditEvent], int] | None] = ContextVar("audit_batch", default=None)
+
+
 def _lock_chain_head() -> AuditChainHead:
     head = AuditChainHead.objects.select_for_update().filter(pk=1).first()
     if head is None:
@@ -100,12 +111,128 @@ def _lock_chain_head() -> AuditChainHead:
     return head
 
 
-def _index_logins(extensions: list[str]) -> list[str]:
+def index_logins(extensions: list[str]) -> list[str]:
     # The index is case-insensitive (one row per event and LOWER(login)), as VICIdial is.
     first_spelling: dict[str, str] = {}
     for login in extensions:
         first_spelling.setdefault(login.lower(), login)
     return list(first_spelling.values())
+
+
+def audit_event(
+    *,
+    event_type: str,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+    context: AuditContext | None = None,
+    request: AliasRequest | None = None,
+    call: VicidialCall | None = None,
+    extensions: Iterable[str] | None = None,
+    outcome: str = "",
+    reason: str = "",
+    changes: dict[str, Any] | None = None,
+    actor_username: str = "",
+) -> AuditEvent:
+    """An event's content, not yet in the chain: record_many() gives it its place."""
+    context = context or AuditContext()
+    if actor is not None and not actor.is_authenticated:
+        actor = None
+    return AuditEvent(
+        event_type=EventType(event_type),
+        actor=actor,
+        actor_username=_storable(actor.get_username() if actor else actor_username),
+        actor_role=role_label(actor) if actor else "",
+        source_ip=_storable(context.source_ip),
+        user_agent=_storable(context.user_agent),
+        correlation_id=context.correlation_id,
+        request=request,
+        call=call,
+        extensions=_storable(list(dict.fromkeys(extensions or ()))),
+        outcome=outcome,
+        reason=_storable(reason),
+        changes=_storable(changes or {}),
+    )
+
+
+def record_many(events: Sequence[AuditEvent]) -> list[AuditEvent]:
+    """Append events made by audit_event(), in order: one lock of the chain head, one INSERT
+    for the events and one for their index rows, then the head moved along them. Call it
+    inside the transaction of the change they record, after taking every other lock that
+    transaction needs."""
+    if not events:
+        return []
+    ring = key_ring()
+    # No savepoint: an event that cannot be written must undo the change it records, so a
+    # failure here fails the caller's whole transaction (and saves two statements).
+    with transaction.atomic(savepoint=False):
+        head = _lock_chain_head()
+        sequence, prev_hash = head.sequence, head.hash
+        for event in events:
+            _link_saved_rows(event)
+            sequence += 1
+            event.sequence = sequence
+            event.occurred_at = timezone.now()
+            event.prev_hash = prev_hash
+            event.hash = chain_hash(canonical_content(event), prev_hash)
+            event.key_id = ring.signing_id
+            event.mac = ring.mac(ring.signing_id, event.hash)
+            prev_hash = event.hash
+        _insert(events)
+        # One step per event: the head's trigger (models/audit.py) lets it move only to the
+        # next written event, so that no UPDATE can skip it past events cut off the end.
+        for event in events:
+            AuditChainHead.objects.filter(pk=1).update(sequence=event.sequence, hash=event.hash)
+    return list(events)
+
+
+def _link_saved_rows(event: AuditEvent) -> None:
+    # The request or call an event names may have been saved after audit_event() (a batch
+    # is written at the end of its transaction): their ids are hashed, so take them now.
+    for name in ("request", "call"):
+        related = getattr(event, name)  # cached by audit_event(): no query
+        setattr(event, f"{name}_id", related.pk if related is not None else None)
+
+
+def _insert(events: Sequence[AuditEvent]) -> None:
+    if transaction.get_connection().features.can_return_rows_from_bulk_insert:
+        AuditEvent.objects.bulk_create(events)
+    else:  # the index rows need the events' ids
+        for event in events:
+            event.save()
+    AuditEventExtension.objects.bulk_create(
+        AuditEventExtension(event=event, login=login)
+        for event in events
+        for login in index_logins(event.extensions)
+    )
+
+
+def _savepoint_depth() -> int:
+    return sum(1 for sid in transaction.get_connection().savepoint_ids if sid is not None)
+
+
+@contextmanager
+def batched() -> Iterator[None]:
+    """Within the block, record() queues its events; they are written when the block ends
+    without an error (record_many). Open it inside the transaction, around the steps whose
+    events it gathers: the head is then taken once, last, as the lock order wants. An error
+    out of the block marks the transaction for rollback; a savepoint opened inside the block
+    may not record."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("batched() belongs inside the transaction whose events it writes.")
+    if _batch.get() is not None:
+        yield  # an enclosing block writes them
+        return
+    queued: list[AuditEvent] = []
+    token = _batch.set((queued, _savepoint_depth()))
+    try:
+        yield
+    except BaseException:
+        # The queued events die with the block: a caller that catches the error inside the
+        # same transaction must not commit the block's changes without them.
+        transaction.set_rollback(True)
+        raise
+    finally:
+        _batch.reset(token)
+    record_many(queued)
 
 
 def record(
@@ -122,41 +249,33 @@ def record(
     actor_username: str = "",
 ) -> AuditEvent:
     """Append one event. Call it inside the transaction of the change it records, after
-    taking every other lock that transaction needs."""
-    context = context or AuditContext()
-    if actor is not None and not actor.is_authenticated:
-        actor = None
-    extensions = list(dict.fromkeys(extensions or ()))
-    ring = key_ring()
-    with transaction.atomic():
-        head = _lock_chain_head()
-        event = AuditEvent(
-            sequence=head.sequence + 1,
-            occurred_at=timezone.now(),
-            event_type=EventType(event_type),
-            actor=actor,
-            actor_username=_storable(actor.get_username() if actor else actor_username),
-            actor_role=role_label(actor) if actor else "",
-            source_ip=_storable(context.source_ip),
-            user_agent=_storable(context.user_agent),
-            correlation_id=context.correlation_id,
-            request=request,
-            call=call,
-            extensions=_storable(extensions),
-            outcome=outcome,
-            reason=_storable(reason),
-            changes=_storable(changes or {}),
-            prev_hash=head.hash,
+    taking every other lock that transaction needs. Inside a batched() block the event is
+    written when the block ends; the object returned is saved then."""
+    event = audit_event(
+        event_type=event_type,
+        actor=actor,
+        context=context,
+        request=request,
+        call=call,
+        extensions=extensions,
+        outcome=outcome,
+        reason=reason,
+        changes=changes,
+        actor_username=actor_username,
+    )
+    batch = _batch.get()
+    if batch is None:
+        record_many([event])
+    elif batch[1] == _savepoint_depth():
+        batch[0].append(event)
+    else:
+        # Written at once, it would go into the chain ahead of the events queued before it
+        # and take the head mid-transaction, against the lock order; queued, it would
+        # outlive a rollback of its savepoint.
+        raise RuntimeError(
+            "record() inside a savepoint opened within a batched() block: record before "
+            "the savepoint, or open the batched() block inside it."
         )
-        event.hash = chain_hash(canonical_content(event), head.hash)
-        event.key_id = ring.signing_id
-        event.mac = ring.mac(ring.signing_id, event.hash)
-        event.save()
-        AuditEventExtension.objects.bulk_create(
-            AuditEventExtension(event=event, login=login)
-            for login in _index_logins(event.extensions)
-        )
-        AuditChainHead.objects.filter(pk=1).update(sequence=event.sequence, hash=event.hash)
     return event
 
 

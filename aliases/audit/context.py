@@ -26,6 +26,8 @@ class AuditContext:
             cached = cls(
                 source_ip=client_ip(request),
                 user_agent=request.META.get("HTTP_USER_AGENT", "")[:USER_AGENT_LENGTH],
+                # The request id (aliases/request_id.py): the request's log lines carry it.
+                correlation_id=getattr(request, "request_id", "") or uuid.uuid4().hex,
             )
             request._audit_context = cached
         return cached

@@ -11,6 +11,7 @@ import binascii
 import hashlib
 import hmac
 import re
+from collections.abc import Callable
 from functools import lru_cache
 
 from django.conf import settings
@@ -22,6 +23,10 @@ KEY_ID = re.compile(r"[A-Za-z0-9_.-]{1,32}")
 MIN_SECRET_BYTES = 32
 # The id of the development default in portal/settings.py; never valid with DEBUG off.
 DEVELOPMENT_KEY_ID = "dev"
+# HMAC's inner and outer pads (RFC 2104), as the hmac module builds them.
+_SHA256_BLOCK = 64
+_INNER_PAD = bytes(value ^ 0x36 for value in range(256))
+_OUTER_PAD = bytes(value ^ 0x5C for value in range(256))
 
 
 class KeyRing:
@@ -44,6 +49,31 @@ class KeyRing:
 
     def verifies(self, key_id: str, chain_hash: str, mac: str) -> bool:
         return hmac.compare_digest(self.mac(key_id, chain_hash), mac)
+
+    @sensitive_variables("secret", "padded", "inner", "outer")
+    def mac_function(self, key_id: str) -> Callable[[bytes], bytes]:
+        """mac(key_id, hash) for millions of events: takes the hash as bytes, gives the MAC
+        as hex bytes. The key's pads and the "key_id:" prefix are hashed once; each event
+        then only copies the two states, a third of what hmac.digest costs per call."""
+        secret = self._secrets[key_id]
+        if len(secret) > _SHA256_BLOCK:
+            secret = hashlib.sha256(secret).digest()
+        padded = secret.ljust(_SHA256_BLOCK, b"\0")
+        inner = hashlib.sha256(padded.translate(_INNER_PAD) + f"{key_id}:".encode())
+        outer = hashlib.sha256(padded.translate(_OUTER_PAD))
+
+        def mac(chain_hash: bytes) -> bytes:
+            inner_hash = inner.copy()
+            inner_hash.update(chain_hash)
+            outer_hash = outer.copy()
+            outer_hash.update(inner_hash.digest())
+            return outer_hash.hexdigest().encode()
+
+        return mac
+
+    def mac_functions(self) -> dict[bytes, Callable[[bytes], bytes]]:
+        """mac_function for every key, by key id as the database's bytes give it."""
+        return {key_id.encode(): self.mac_function(key_id) for key_id in self._secrets}
 
 
 @sensitive_variables("text", "entry", "encoded", "secret", "secrets")

@@ -1,8 +1,9 @@
 """Verifying the trail: in the database (with the MAC keys) or as an export (offline).
 
-One pass in sequence order over the events, and alongside it one pass in the same order over
-the per-extension index, so the cost stays linear and the memory flat at millions of events.
-The first problem found is named; what comes after a break proves nothing either way.
+In the database, ranges of sequences are verified (ranges.py), in parallel worker processes
+on PostgreSQL (parallel.py), and joined in sequence order; an export is one pass. Either
+way the cost stays linear, the memory flat at millions of events, and the first problem
+found is named; what comes after a break proves nothing either way.
 """
 
 import json
@@ -10,27 +11,31 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Exists, Max, OuterRef, QuerySet
+from django.db.models import Exists, Max, Min, OuterRef
+
+from portal.cores import usable_cores
 
 from ..models import AuditChainHead, AuditDigest, AuditEvent, AuditEventExtension
+from . import parallel, problems
 from .chain import CONTENT_KEYS, LINK_KEYS, chain_hash, hashed_time
 from .digests import Digest
 from .keys import KeyRing, key_ring
+from .ranges import (
+    RANGE_EVENTS,
+    Checkpoint,
+    copy_rows,
+    digests_by_sequence,
+    join,
+    orm_rows,
+    split,
+    walk_range,
+)
+from .rows import RowEncoder
 
-CHUNK = 5000
 EVENT_COLUMNS = (*CONTENT_KEYS, *LINK_KEYS)
-
-
-@dataclass(frozen=True)
-class Checkpoint:
-    """A point of the chain: an event's sequence and hash (0 and "" before the first)."""
-
-    sequence: int
-    hash: str
 
 
 @dataclass(frozen=True)
@@ -66,18 +71,14 @@ class _Walk:
         sequence, prev_hash, own_hash = content["sequence"], links["prev_hash"], links["hash"]
         expected = self.last.sequence + 1
         if sequence < expected:
-            return f"event #{sequence} comes after #{self.last.sequence}: out of order"
+            return problems.out_of_order(sequence, self.last.sequence)
         adjacent = sequence == expected
         if not adjacent and not self.gaps_allowed:
-            missing = f"#{expected}" if sequence == expected + 1 else f"#{expected}..."
-            return f"event {missing} is missing: removed from before #{sequence}"
+            return problems.missing(expected, sequence)
         if adjacent and prev_hash != self.last.hash:
-            return (
-                f"event #{sequence} does not link to #{self.last.sequence}: "
-                "inserted out of place, or the event before it was rewritten"
-            )
+            return problems.unlinked(sequence, self.last.sequence)
         if chain_hash(content, prev_hash) != own_hash:
-            return f"event #{sequence} was altered after it was written"
+            return problems.altered(sequence)
         problem = self._mac_problem(
             sequence, own_hash, links.get("key_id", ""), links.get("mac", "")
         )
@@ -85,10 +86,7 @@ class _Walk:
             return problem
         for digest in self.seen_by.get(sequence, ()):
             if digest.head_hash != own_hash:
-                return (
-                    f"event #{sequence} differs from what {digest.describe()} saw: "
-                    "the trail was rewritten (and re-hashed) since"
-                )
+                return problems.digest_differs(sequence, digest.describe())
         self.count += 1
         self.last = Checkpoint(sequence, own_hash)
         return ""
@@ -96,114 +94,48 @@ class _Walk:
     def _mac_problem(self, sequence: int, own_hash: str, key_id: str, mac: str) -> str:
         if not key_id and not mac:
             if self.first_keyed:
-                return (
-                    f"event #{sequence} has no MAC although #{self.first_keyed} before it has "
-                    "one: written without the audit key (forged), or its MAC was removed"
-                )
+                return problems.unkeyed_after_keyed(sequence, self.first_keyed)
             self.unkeyed += 1
             return ""
         self.first_keyed = self.first_keyed or sequence
         if self.ring is None:
             return ""
         if key_id not in self.ring:
-            return (
-                f"event #{sequence} names MAC key {key_id!r}, which AUDIT_HMAC_KEYS does not "
-                "hold: forged, or a retired key was dropped from the ring too early"
-            )
+            return problems.unknown_key(sequence, key_id)
         if not self.ring.verifies(key_id, own_hash, mac):
-            return (
-                f"event #{sequence}: its MAC does not verify with key {key_id!r}: written or "
-                "rewritten (and re-hashed) by someone without the audit key"
-            )
+            return problems.bad_mac(sequence, key_id)
         return ""
 
     def finish(self) -> str:
-        if not self.digests:
-            return ""
-        furthest = max(self.digests, key=lambda digest: (digest.sequence, digest.created_at))
-        if furthest.sequence > self.last.sequence:
-            return (
-                f"the chain ends at #{self.last.sequence} but {furthest.describe()} saw "
-                f"#{furthest.sequence}: events were cut off the end"
-            )
-        return ""
+        return _tail_problem(self.digests, self.last)
 
     def report(self, problem: str = "") -> ChainReport:
         return ChainReport(self.count, self.last, problem, self.unkeyed, self.digests)
 
 
+def _tail_problem(digests: tuple[Digest, ...], last: Checkpoint) -> str:
+    if not digests:
+        return ""
+    furthest = max(digests, key=lambda digest: (digest.sequence, digest.created_at))
+    if furthest.sequence > last.sequence:
+        return problems.cut_off(last.sequence, furthest.describe(), furthest.sequence)
+    return ""
+
+
 @contextmanager
-def _one_snapshot() -> Iterator[None]:
+def _one_snapshot() -> Iterator[bool]:
     """Read events, index, head and digest records as of one moment, so concurrent writers
-    cannot make a sound trail look broken."""
+    cannot make a sound trail look broken. Yields whether the snapshot is this call's own,
+    which worker processes can share; a caller's transaction may hold rows they cannot see."""
     if connection.in_atomic_block:
-        yield
+        yield False
         return
     with transaction.atomic():
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield
-
-
-def _rows(queryset: QuerySet) -> Iterator[tuple]:
-    """The rows as the driver gives them, in chunks from a server-side cursor: Django's
-    per-value converters would cost more than the hashing at millions of rows."""
-    sql, params = queryset.query.sql_with_params()
-    with connection.chunked_cursor() as cursor:
-        cursor.execute(sql, params)
-        while rows := cursor.fetchmany(CHUNK):
-            yield from rows
-
-
-def _aware(value: datetime) -> datetime:
-    # PostgreSQL hands back an aware datetime; SQLite the UTC time Django stored, naive,
-    # which astimezone() would otherwise take for the host's local time.
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
-def _database_events(last: int) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
-    queryset = AuditEvent.objects.filter(sequence__lte=last).order_by("sequence")
-    content_width = len(CONTENT_KEYS)
-    for row in _rows(queryset.values_list(*EVENT_COLUMNS)):
-        content = dict(zip(CONTENT_KEYS, row[:content_width], strict=True))
-        content["occurred_at"] = hashed_time(_aware(content["occurred_at"]))
-        content["extensions"] = json.loads(content["extensions"])
-        content["changes"] = json.loads(content["changes"])
-        yield content, dict(zip(LINK_KEYS, row[content_width:], strict=True))
-
-
-class _IndexCursor:
-    """The per-extension index in event order, consumed alongside the events."""
-
-    def __init__(self, last: int) -> None:
-        self._rows = _rows(
-            AuditEventExtension.objects.filter(event__sequence__lte=last)
-            .order_by("event__sequence")
-            .values_list("event__sequence", "login")
-        )
-        self._pending = next(self._rows, None)
-
-    def close(self) -> None:
-        self._rows.close()
-
-    def problem_for(self, sequence: int, extensions: list[str]) -> str:
-        indexed = set()
-        while self._pending is not None and self._pending[0] == sequence:
-            indexed.add(self._pending[1].lower())
-            self._pending = next(self._rows, None)
-        named = {login.lower() for login in extensions}
-        if named == indexed:
-            return ""
-        if named - indexed:
-            return (
-                f"event #{sequence}: the per-extension index lacks {sorted(named - indexed)}: "
-                "its rows were deleted"
-            )
-        return (
-            f"event #{sequence}: the per-extension index adds {sorted(indexed - named)}, "
-            "which the event does not name: rows were inserted"
-        )
+                cursor.execute("SET LOCAL jit = off")
+        yield True
 
 
 def _orphan_index_rows() -> int:
@@ -241,36 +173,59 @@ def _unshipped_digest_problem(digests: tuple[Digest, ...]) -> str:
     )
 
 
-def verify_chain(*, digests: Iterable[Digest] = ()) -> ChainReport:
+def default_jobs() -> int:
+    return usable_cores()
+
+
+def verify_chain(
+    *,
+    digests: Iterable[Digest] = (),
+    jobs: int | None = None,
+    range_events: int = RANGE_EVENTS,
+) -> ChainReport:
     """Verify the database's chain, MACs and index, against digests already checked by
-    digests.verify_series."""
-    walk = _Walk(ring=key_ring(), digests=digests, gaps_allowed=False)
-    with _one_snapshot():
-        last = AuditEvent.objects.aggregate(last=Max("sequence"))["last"] or 0
-        events, index = _database_events(last), _IndexCursor(last)
+    digests.verify_series; with `jobs` worker processes on PostgreSQL (default: one per
+    CPU) when the chain spans more than one range of `range_events` events."""
+    digests = tuple(digests)
+    jobs = jobs or default_jobs()
+    with _one_snapshot() as own_snapshot:
+        bounds = AuditEvent.objects.aggregate(first=Min("sequence"), last=Max("sequence"))
+        ranges = split(bounds["first"] or 1, bounds["last"] or 0, range_events)
+        seen = digests_by_sequence(digests)
+        parts = _range_summaries(ranges, seen, jobs if own_snapshot else 1)
         try:
-            problem = _walk_database(walk, events, index)
+            joined = join(parts)
         finally:
-            # Close both server-side cursors inside the snapshot's transaction.
-            events.close()
-            index.close()
-    return walk.report(problem)
+            # Stop the workers, or close the cursor, inside the snapshot's transaction.
+            parts.close()
+        problem = joined.problem or _after_the_events(joined.last, digests)
+    return ChainReport(joined.count, joined.last, problem, joined.unkeyed, digests)
 
 
-def _walk_database(walk: _Walk, events: Iterator, index: _IndexCursor) -> str:
-    for content, links in events:
-        problem = walk.step(content, links) or index.problem_for(
-            content["sequence"], content["extensions"]
-        )
-        if problem:
-            return problem
+def _range_summaries(ranges: list[tuple[int, int]], seen: dict, jobs: int) -> Iterator:
+    if connection.vendor != "postgresql":
+        encoder, macs = RowEncoder(), key_ring().mac_functions()
+        for bounds in ranges:
+            yield walk_range(orm_rows(*bounds), macs=macs, seen=seen, encoder=encoder)
+    elif jobs > 1 and len(ranges) > 1:
+        snapshot = parallel.export_snapshot()
+        yield from parallel.summaries(ranges, jobs=jobs, snapshot=snapshot, seen=seen)
+    else:
+        encoder, macs = RowEncoder(), key_ring().mac_functions()
+        with connection.cursor() as cursor:
+            for bounds in ranges:
+                rows = copy_rows(cursor.cursor, *bounds)
+                yield walk_range(rows, macs=macs, seen=seen, encoder=encoder)
+
+
+def _after_the_events(last: Checkpoint, digests: tuple[Digest, ...]) -> str:
     orphans = _orphan_index_rows()
     if orphans:
         return f"{orphans} rows of the per-extension index point to no event: inserted by hand"
     return (
-        _head_problem(walk.last)
-        or walk.finish()
-        or (_unshipped_digest_problem(walk.digests) if walk.digests else "")
+        _head_problem(last)
+        or _tail_problem(digests, last)
+        or (_unshipped_digest_problem(digests) if digests else "")
     )
 
 

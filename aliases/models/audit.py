@@ -135,6 +135,9 @@ class AuditEvent(models.Model):
             models.Index(fields=["event_type", "-occurred_at"]),
             models.Index(fields=["outcome", "-occurred_at"]),
             models.Index(Lower("actor_username"), name="auditevent_actor_ci"),
+            # A date range's own entries with their sequences, read index-only for the
+            # audit page's day filters (selectors_trail._by_date_first).
+            models.Index(fields=["occurred_at", "sequence"], name="auditevent_time_seq"),
         ]
 
     def __str__(self) -> str:

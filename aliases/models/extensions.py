@@ -34,6 +34,8 @@ class Extension(models.Model):
                 "server", Lower("login"), name="extension_login_unique_per_server"
             )
         ]
+        # The unique index above leads with the server; a search by login alone needs this.
+        indexes = [models.Index(Lower("login"), name="extension_login_ci")]
 
     def __str__(self) -> str:
         return f"{self.login} ({self.protocol})"

@@ -164,7 +164,12 @@ class AliasRequest(models.Model):
                 name="aliasrequest_status_known",
             ),
         ]
-        indexes = [models.Index(fields=["status", "-created_at"])]
+        indexes = [
+            models.Index(fields=["status", "-created_at"]),
+            # The admin's exact search by alias ID (any case) and its "decided" date filter.
+            models.Index(Lower("alias_id"), name="aliasrequest_alias_id_ci"),
+            models.Index(fields=["decided_at"], name="aliasrequest_decided_at"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.alias_id}"

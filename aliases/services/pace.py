@@ -21,13 +21,16 @@ def calls_per_second(server: str) -> float:
 
 def pace_reserve(server: str) -> float | None:
     """Reserve the next start time for a call to `server`: the seconds to wait until then,
-    or None (nothing reserved) if that is further off than LONGEST_WAIT_SECONDS."""
+    or None (nothing reserved) if that is further off than LONGEST_WAIT_SECONDS. Inside a
+    transaction (the worker's, before a call) the reservation commits with it."""
     rate = calls_per_second(server)
     if rate <= 0:
         return 0.0
-    VicidialCallPace.objects.get_or_create(server=server)
-    with transaction.atomic():
-        pace = VicidialCallPace.objects.select_for_update().get(server=server)
+    with transaction.atomic(savepoint=False):
+        pace = VicidialCallPace.objects.select_for_update().filter(server=server).first()
+        if pace is None:  # the server's first call: its row, then its lock
+            VicidialCallPace.objects.get_or_create(server=server)
+            pace = VicidialCallPace.objects.select_for_update().get(server=server)
         now = timezone.now()
         start = max(now, pace.next_call_at)
         wait = (start - now).total_seconds()

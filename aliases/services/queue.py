@@ -14,14 +14,18 @@ import time
 from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import DEFAULT_DB_ALIAS, router, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
-from django_tasks import task
+from django_tasks import TaskResult, task
+from django_tasks_db import DatabaseBackend
+from django_tasks_db.models import DBTaskResult
 
-from ..audit import AuditContext, EventType
+from ..audit import AuditContext, EventType, batched
 from ..errors import VicidialMisconfigured
 from ..models import AliasRequest, VicidialCircuit
+from ..request_id import correlation_id_bound
+from ..vicidial import VicidialClient
 from ..vicidial.servers import DEFAULT_SERVER
 from .calls import carry_out_in_vicidial, vicidial_client_ready
 from .circuit import vicidial_calls_stopped_reason, vicidial_circuit_close
@@ -52,78 +56,95 @@ MISCONFIGURED_RETRY = (
 )
 
 
+def call_queue_shares_transaction() -> bool:
+    """Whether call tasks are rows of the database the portal writes its decisions to (the
+    database queue on the default database). A task enqueued inside the decision's
+    transaction then commits with it or not at all, and no worker can take it before the
+    commit. Any other backend (one that runs the task at once, a broker such as RQ) must be
+    given the task after the commit, or the worker could look for a decision not yet there."""
+    backend = call_vicidial.get_backend()
+    return (
+        isinstance(backend, DatabaseBackend)
+        and router.db_for_write(DBTaskResult) == DEFAULT_DB_ALIAS
+    )
+
+
 def call_enqueue(
     request_id: int, context: AuditContext | None = None, *, delay: float = 0.0
-) -> None:
+) -> TaskResult | None:
     """Hand the request's call to the worker, now or after `delay` seconds where the task
     backend can defer (elsewhere the call waits for the next sweep, requeue_stranded)."""
     task = call_vicidial
     kwargs = {"context": dataclasses.asdict(context) if context else None}
     if delay:
         if not task.get_backend().supports_defer:
-            return
+            return None
         task = task.using(run_after=timezone.now() + timedelta(seconds=delay))
-    task.enqueue(request_id, **kwargs)
+    return task.enqueue(request_id, **kwargs)
 
 
 def queued_wait_reason(alias_request: AliasRequest) -> str:
     """Why a queued request's call may not be sent now ("" if it may)."""
+    return _batch_paused(alias_request) or vicidial_calls_stopped_reason(alias_request.server)
+
+
+def _batch_paused(alias_request: AliasRequest) -> str:
     batch = alias_request.approval_batch
     if batch is not None and batch.is_paused:
         return BATCH_PAUSED.format(batch=batch.pk)
-    return vicidial_calls_stopped_reason(alias_request.server)
+    return ""
 
 
-def _queued(request_id: int) -> AliasRequest | None:
-    return (
-        AliasRequest.objects.select_related("approval_batch", "queued_by")
-        .filter(pk=request_id, status=Status.QUEUED)
-        .first()
-    )
+@dataclasses.dataclass
+class CallStart:
+    """What the transaction before a call decided: the call may go (`alias_request`), or
+    the worker sleeps for the server's pace (`pace_wait`) or waits for a slot outside any
+    transaction (`slot_wait`) and starts again, or the task ends now (`said`)."""
+
+    said: str = ""
+    later: bool = False  # enqueue the task again, to run after RETRY_LATER_SECONDS
+    alias_request: AliasRequest | None = None
+    client: VicidialClient | None = None
+    slot: str = ""
+    calls_before: int = 0
+    pace_wait: float = 0.0
+    slot_wait: float = 0.0
+
+
+NO_SLOT = "later: every in-flight slot for the server is taken"
 
 
 def alias_request_call(request_id: int, context: AuditContext | None = None) -> str:
     """The worker's side: make the queued request's one call to VICIdial and record it.
-    Returns what happened, for the task's result and the worker's log."""
-    alias_request = _queued(request_id)
-    if alias_request is None:
-        return "nothing to do: the request is no longer queued"
-    waiting = queued_wait_reason(alias_request)
-    if waiting:
-        return f"waiting: {waiting}"
-    server = alias_request.server
-    try:
-        client = vicidial_client_ready(None, server=server, reference=str(request_id))
-    except VicidialMisconfigured as error:
-        return _end_unsent(request_id, str(error.__cause__ or error), context)
-    wait = pace_reserve(server)
-    if wait is None:
-        call_enqueue(request_id, context, delay=RETRY_LATER_SECONDS)
-        return "later: the server's rate limit is reached"
-    if wait:
-        time.sleep(wait)
-    # Shorter than a slot's lease, so a live holder's slot is never taken for a dead one's.
-    slot = call_slot_acquire(
-        wait=min(SLOT_WAIT_SECONDS, client.config.total_deadline), server=server
+    Returns what happened, for the task's result and the worker's log.
+
+    One transaction before the call (pace, slot, queued to calling and its event) and one
+    after it (the answer, the outcome, their events, the slot freed); the call itself runs
+    with no transaction open. Waiting (for the pace or a slot) happens between
+    transactions, never inside one."""
+    start = _start_call(request_id, context)
+    if start.pace_wait:
+        time.sleep(start.pace_wait)
+        start = _start_call(request_id, context, paced=True)
+    if start.slot_wait:
+        slot = call_slot_acquire(wait=start.slot_wait, server=start.alias_request.server)
+        if slot is None:
+            start = CallStart(said=NO_SLOT, later=True)
+        else:
+            start = _start_with_slot(request_id, context, slot, server=start.alias_request.server)
+    if start.said:
+        if start.later:
+            call_enqueue(request_id, context, delay=RETRY_LATER_SECONDS)
+        return start.said
+    alias_request = carry_out_in_vicidial(
+        alias_request=start.alias_request,
+        actor=start.alias_request.queued_by,
+        slot=start.slot,
+        client=start.client,
+        context=context,
+        is_retry=start.calls_before > 0,
+        calls_before=start.calls_before,
     )
-    if slot is None:
-        call_enqueue(request_id, context, delay=RETRY_LATER_SECONDS)
-        return "later: every in-flight slot for the server is taken"
-    try:
-        alias_request = _start_call(request_id, context)
-        if alias_request is None:
-            return "nothing to do: the request changed while the worker waited"
-        is_retry = alias_request.calls.exists()
-        alias_request = carry_out_in_vicidial(
-            alias_request=alias_request,
-            actor=alias_request.queued_by,
-            slot=slot,
-            client=client,
-            context=context,
-            is_retry=is_retry,
-        )
-    finally:
-        call_slot_release(slot, server=server)
     return f"called VICIdial: {alias_request.status}"
 
 
@@ -131,17 +152,42 @@ def alias_request_call(request_id: int, context: AuditContext | None = None) -> 
 def call_vicidial(request_id: int, context: dict | None = None) -> str:
     """The task (aliases/tasks.py lists them all): make a queued request's call, at most
     once whoever runs it. `context`: the approving admin's AuditContext, as plain JSON."""
-    return alias_request_call(
-        request_id, AuditContext(**context) if context else AuditContext.system("task worker")
-    )
+    audit_context = AuditContext(**context) if context else AuditContext.system("task worker")
+    with correlation_id_bound(audit_context.correlation_id):
+        return alias_request_call(request_id, audit_context)
 
 
-def _start_call(request_id: int, context: AuditContext | None) -> AliasRequest | None:
-    """Queued to calling, under the row lock: of two deliveries, exactly one gets here."""
-    with transaction.atomic():
-        alias_request = lock_request(request_id)
-        if alias_request.status != Status.QUEUED or queued_wait_reason(alias_request):
-            return None
+def _start_with_slot(
+    request_id: int, context: AuditContext | None, slot: str, *, server: str
+) -> CallStart:
+    """Start again with the slot waited for outside: freed unless the call goes."""
+    try:
+        start = _start_call(request_id, context, paced=True, slot=slot)
+    except BaseException:
+        call_slot_release(slot, server=server)
+        raise
+    return start
+
+
+def _start_call(
+    request_id: int, context: AuditContext | None, *, paced: bool = False, slot: str = ""
+) -> CallStart:
+    """Queued to calling, under the row lock: of two deliveries, exactly one gets here. In
+    the same transaction: the server's pace and an in-flight slot, taken without waiting.
+    `paced`: the pace was reserved already; `slot`: one the caller holds (freed here if the
+    call does not go)."""
+    with transaction.atomic(durable=True), batched():
+        alias_request = lock_request(
+            request_id, related=("approval_batch", "queued_by"), with_logins=True
+        )
+        start = _may_start(alias_request, context, paced=paced, slot=slot)
+        if start.said or start.pace_wait or start.slot_wait:
+            # Freed by an UPDATE, not a rollback: the transaction commits whatever else the
+            # step wrote (an unsent request's outcome, the pace reserved).
+            if start.slot or slot:
+                call_slot_release(start.slot or slot, server=alias_request.server)
+            start.slot = ""
+            return start
         # On behalf of the admin who queued it, with their action's context: the events of
         # one approval share its correlation id, whichever process writes them.
         transition(
@@ -151,30 +197,69 @@ def _start_call(request_id: int, context: AuditContext | None) -> AliasRequest |
             actor=alias_request.queued_by,
             context=context,
         )
-    return alias_request
+    return start
 
 
-def _end_unsent(request_id: int, error: str, context: AuditContext | None) -> str:
-    """The worker cannot build the call (the settings changed since the approval)."""
-    with transaction.atomic():
-        alias_request = lock_request(request_id)
-        if alias_request.status != Status.QUEUED:
-            return "nothing to do: the request is no longer queued"
-        if alias_request.calls.exists():
-            status, event = Status.NEEDS_VERIFICATION, EventType.REQUEST_NEEDS_VERIFICATION
-            reason = MISCONFIGURED_RETRY.format(error=error)
-        else:
-            status, event = Status.FAILED, EventType.REQUEST_FAILED
-            reason = MISCONFIGURED_FIRST.format(error=error)
-        transition(
-            alias_request,
-            status,
-            event_type=event,
-            actor=alias_request.queued_by,
-            context=context,
-            reason=reason,
-            outcome_reason=reason,
-        )
+def _may_start(
+    alias_request: AliasRequest, context: AuditContext | None, *, paced: bool, slot: str
+) -> CallStart:
+    """The checks before a call, in lock order (the request row is locked): a slot taken
+    here is freed by the caller unless the call goes."""
+    if alias_request.status != Status.QUEUED:
+        return CallStart(said="nothing to do: the request is no longer queued")
+    server = alias_request.server
+    try:
+        client = vicidial_client_ready(None, server=server, reference=str(alias_request.pk))
+    except VicidialMisconfigured as error:
+        return CallStart(said=_end_unsent(alias_request, str(error.__cause__ or error), context))
+    paused = _batch_paused(alias_request)
+    if paused:
+        return CallStart(said=f"waiting: {paused}")
+    if not paced:
+        wait = pace_reserve(server)
+        if wait is None:
+            return CallStart(said="later: the server's rate limit is reached", later=True)
+        if wait:
+            # Reserved: the transaction commits it, the worker sleeps, then starts again.
+            return CallStart(alias_request=alias_request, pace_wait=wait)
+    if not slot:
+        # Inside a transaction this tries once: a wait holds no lock (alias_request_call).
+        slot = call_slot_acquire(wait=0.0, server=server) or ""
+        if not slot:
+            # Shorter than a slot's lease, so a live holder's slot is never taken for a dead one's.
+            wait = min(SLOT_WAIT_SECONDS, client.config.total_deadline)
+            return CallStart(alias_request=alias_request, slot_wait=wait)
+    # Read with the slot held: the call that opened the circuit freed its slot in the same
+    # transaction, so a burst with a bad password costs one bad login.
+    stopped = vicidial_calls_stopped_reason(server)
+    if stopped:
+        return CallStart(said=f"waiting: {stopped}", slot=slot)
+    return CallStart(
+        alias_request=alias_request,
+        client=client,
+        slot=slot,
+        calls_before=alias_request.calls.count(),
+    )
+
+
+def _end_unsent(alias_request: AliasRequest, error: str, context: AuditContext | None) -> str:
+    """The worker cannot build the call (the settings changed since the approval); the
+    caller holds the request's lock."""
+    if alias_request.calls.exists():
+        status, event = Status.NEEDS_VERIFICATION, EventType.REQUEST_NEEDS_VERIFICATION
+        reason = MISCONFIGURED_RETRY.format(error=error)
+    else:
+        status, event = Status.FAILED, EventType.REQUEST_FAILED
+        reason = MISCONFIGURED_FIRST.format(error=error)
+    transition(
+        alias_request,
+        status,
+        event_type=event,
+        actor=alias_request.queued_by,
+        context=context,
+        reason=reason,
+        outcome_reason=reason,
+    )
     return f"not sent: {error}"
 
 

@@ -8,16 +8,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from .. import preflight
-from ..audit import AuditContext, EventType
-from ..errors import FourEyesViolation, InvalidTransition
+from ..audit import AuditContext, EventType, batched
+from ..errors import FourEyesViolation, InvalidTransition, VicidialCallsStopped
 from ..models import AliasRequest
 from ..predicates import cancels_request, is_decider, is_requester, may_cancel_own
 from ..vicidial.servers import DEFAULT_SERVER
 from .calls import vicidial_client_ready
 from .circuit import ensure_vicidial_calls_allowed
 from .permissions import require
-from .queue import call_enqueue
-from .transitions import lock_request, transition
+from .queue import call_enqueue, call_queue_shares_transaction
+from .transitions import lock_request, reuse_logins, transition
 
 Status = AliasRequest.Status
 
@@ -67,6 +67,14 @@ def _lock_pending(request_id: int) -> AliasRequest:
     return alias_request
 
 
+def _read_for_approval(request_id: int, seen: AliasRequest | None) -> AliasRequest | None:
+    """The request as the checks before the transaction need it, with its phone logins:
+    the caller's read if it has one (the view fetched it to check access), else one here."""
+    if seen is not None and seen.pk == request_id:
+        return seen
+    return AliasRequest.objects.prefetch_related("logins").filter(pk=request_id).first()
+
+
 def alias_request_approve(
     *,
     request_id: int,
@@ -74,28 +82,46 @@ def alias_request_approve(
     note: str = "",
     preflight_shown: str = "",
     context: AuditContext | None = None,
+    seen: AliasRequest | None = None,
 ) -> AliasRequest:
     """Approve a pending request and hand its VICIdial call to the task worker.
 
     The move out of `pending` happens under a row lock, so of two admins (or two clicks)
     exactly one approval queues the call; the worker makes it (services/queue.py), and the
     request's page follows it live. `preflight_shown`: the signed checks the approver's
-    page showed (preflight.py).
+    page showed (preflight.py). `seen`: the request as the caller just read it (unlocked),
+    to spare reading it again; everything that decides is read again under the lock.
     """
     require(actor, is_decider, "approve alias requests")
-    server = request_server(request_id)
+    read = _read_for_approval(request_id, seen)
+    server = read.server if read is not None else DEFAULT_SERVER
     # Checked before the approval commits: a configuration that cannot call refuses it.
     vicidial_client_ready(None, server=server, reference=str(request_id))
     # Before the transaction (it may read VICIdial's database): the checks the approver was
     # shown, kept in the approval's event. A failing one warns; it does not refuse.
-    checks = _preflight_record(request_id, actor.pk, preflight_shown)
-    with transaction.atomic():
+    checks, stopped = _preflight_record(read, actor.pk, preflight_shown)
+    if stopped:
+        # The preflight just read the circuit: no second read. Nothing locks it either way,
+        # and the worker checks it again with its slot held before it sends anything.
+        raise VicidialCallsStopped(stopped)
+    shares_transaction = call_queue_shares_transaction()
+    # Durable: the enqueue below the block then always follows the commit.
+    with transaction.atomic(durable=True), batched():
         alias_request = _lock_pending(request_id)
-        ensure_vicidial_calls_allowed(server)
+        reuse_logins(alias_request, read)
+        if not checks:  # not pending when read: _lock_pending has raised, unless it raced
+            ensure_vicidial_calls_allowed(server)
         approve_locked(alias_request, actor=actor, note=note, context=context, changes=checks)
-    call_enqueue(alias_request.pk, context)
-    # With a backend that runs tasks at once, the outcome is already recorded.
-    return AliasRequest.objects.get(pk=alias_request.pk)
+        if shares_transaction:
+            # The task row commits with the decision, or neither does.
+            enqueued = call_enqueue(alias_request.pk, context)
+    if not shares_transaction:
+        # Another backend may run the task at once, or elsewhere: only after the commit.
+        enqueued = call_enqueue(alias_request.pk, context)
+    if enqueued is not None and enqueued.is_finished:
+        # A backend that runs tasks at once (the tests') has recorded the outcome already.
+        alias_request.refresh_from_db()
+    return alias_request
 
 
 def approve_locked(
@@ -124,21 +150,25 @@ def approve_locked(
     )
 
 
-def _preflight_record(request_id: int, actor_pk: int, shown_token: str) -> dict[str, Any]:
+def _preflight_record(
+    pending: AliasRequest | None, actor_pk: int, shown_token: str
+) -> tuple[dict[str, Any], str]:
     """The checks as the approver's page showed them, and as they stand now if different;
     without a valid page token (the admin's bulk action, a script, a forged, borrowed or
-    stale token) the checks now, and why none count as shown."""
-    pending = AliasRequest.objects.filter(pk=request_id, status=Status.PENDING).first()
-    if pending is None:
-        return {}  # _lock_pending says why
-    now = [check.as_record() for check in preflight.preflight_checks(pending)]
-    shown = preflight.checks_shown(request_id, actor_pk, shown_token)
+    stale token) the checks now, and why none count as shown. Second: why calls to the
+    server are stopped now ("" if they are not), as the circuit check found."""
+    if pending is None or pending.status != Status.PENDING:
+        return {}, ""  # _lock_pending says why
+    checks = preflight.preflight_checks(pending)
+    stopped = next((c.detail for c in checks if c.key == preflight.CIRCUIT_CHECK and not c.ok), "")
+    now = [check.as_record() for check in checks]
+    shown = preflight.checks_shown(pending.pk, actor_pk, shown_token)
     if shown.problem:
-        return {"preflight": now, "preflight_shown": shown.problem}
+        return {"preflight": now, "preflight_shown": shown.problem}, stopped
     record = {"preflight": shown.checks, "preflight_shown_at": shown.shown_at}
     if shown.checks != now:
         record["preflight_at_approval"] = now
-    return record
+    return record, stopped
 
 
 def alias_request_reject(

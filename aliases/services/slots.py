@@ -39,11 +39,22 @@ def _ensure_slots(server: str, count: int) -> None:
 
 
 def call_slot_try_acquire(*, server: str = DEFAULT_SERVER) -> str | None:
-    """Take a free slot and return its holder token, or None if all are taken."""
+    """Take a free slot and return its holder token, or None if all are taken. Inside a
+    transaction (the worker's, before a call) the slot is taken in it: rolled back with it."""
     count = slot_count(server)
-    if VicidialCallSlot.objects.filter(server=server, number__lte=count).count() < count:
+    token = _take_free_slot(server, count)
+    if (
+        token is None
+        and VicidialCallSlot.objects.filter(server=server, number__lte=count).count() < count
+    ):
+        # The rows are made on first use (or when MAX_IN_FLIGHT grows), not on every call.
         _ensure_slots(server, count)
-    with transaction.atomic():
+        token = _take_free_slot(server, count)
+    return token
+
+
+def _take_free_slot(server: str, count: int) -> str | None:
+    with transaction.atomic(savepoint=False):
         now = timezone.now()
         # SKIP LOCKED: two processes never wait on each other's choice, each takes another.
         slot = (
@@ -63,12 +74,15 @@ def call_slot_try_acquire(*, server: str = DEFAULT_SERVER) -> str | None:
 
 
 def call_slot_acquire(*, wait: float, server: str = DEFAULT_SERVER) -> str | None:
-    """Wait up to `wait` seconds for a slot; its token, or None if none came free."""
+    """Wait up to `wait` seconds for a slot; its token, or None if none came free. Inside a
+    transaction it tries once: waiting there would hold the caller's locks."""
     give_up_at = time.monotonic() + wait
     while True:
         token = call_slot_try_acquire(server=server)
         if token is not None or time.monotonic() >= give_up_at:
             return token
+        if transaction.get_connection().in_atomic_block:
+            return None
         # Jitter keeps a burst of waiters from polling in lockstep.
         pause = POLL_SECONDS * random.uniform(0.5, 1.5)
         time.sleep(max(0.0, min(pause, give_up_at - time.monotonic())))

@@ -8,7 +8,9 @@ from ..models import AliasRequest
 from .notify import requester_notification_on_commit
 
 
-def lock_request(request_id: int) -> AliasRequest:
+def lock_request(
+    request_id: int, *, related: tuple[str, ...] = (), with_logins: bool = False
+) -> AliasRequest:
     """Take the request's row lock, the first lock of every step that changes a request.
 
     NO KEY UPDATE, not plain FOR UPDATE: writing an audit event that points at a request
@@ -16,8 +18,26 @@ def lock_request(request_id: int) -> AliasRequest:
     writer already holds the chain head. FOR UPDATE conflicts with KEY SHARE, so a step
     holding it and waiting for the head would deadlock with that writer; NO KEY UPDATE
     does not conflict, and it still serializes every step on the same request.
+
+    `related`: foreign keys read in the same query (select_related); only the request's
+    own row is locked (OF self), so the user or batch rows they join stay unlocked.
+    `with_logins`: its phone logins prefetched, for every later use in the step.
     """
-    return AliasRequest.objects.select_for_update(no_key=True).get(pk=request_id)
+    requests = AliasRequest.objects.select_for_update(no_key=True, of=("self",) if related else ())
+    if related:  # select_related() with no names would follow every foreign key
+        requests = requests.select_related(*related)
+    if with_logins:
+        requests = requests.prefetch_related("logins")
+    return requests.get(pk=request_id)
+
+
+def reuse_logins(locked: AliasRequest, read: AliasRequest | None) -> None:
+    """Give the locked copy of a request the phone logins an earlier read of it prefetched:
+    they are written once, with the request, and never change, so reading them again under
+    the lock would only cost a query."""
+    cache = getattr(read, "_prefetched_objects_cache", {}) if read is not None else {}
+    if read is not None and read.pk == locked.pk and "logins" in cache:
+        locked._prefetched_objects_cache = {"logins": cache["logins"]}
 
 
 def transition(

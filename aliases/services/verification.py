@@ -22,6 +22,10 @@ from .transitions import lock_request, transition
 Status = AliasRequest.Status
 RECONCILED_ERROR = "no outcome recorded: the portal process stopped while the call was in flight"
 STOPPED_MID_CALL = "The portal stopped before VICIdial's answer was recorded; check VICIdial."
+ANSWERED_NOT_SETTLED = (
+    "VICIdial answered (the call keeps its answer), but the portal could not record the "
+    "request's outcome; check VICIdial."
+)
 STOPPED_BEFORE_CALLING = (
     "The portal stopped before it called VICIdial: nothing was sent for this approval."
 )
@@ -162,6 +166,13 @@ def _status_when_stopped(alias_request: AliasRequest, *, sent: bool) -> tuple[st
     died waiting for a slot sent nothing, which only settles a first approval."""
     if sent:
         return Status.NEEDS_VERIFICATION, STOPPED_MID_CALL
+    # The request's updated_at is when it started calling: a call answered since then was
+    # kept alone, its outcome's transaction having failed (services/calls.py _keep_answer).
+    answered = alias_request.calls.filter(started_at__gte=alias_request.updated_at).exclude(
+        result=VicidialCall.Result.NOT_SENT
+    )
+    if answered.exists():
+        return Status.NEEDS_VERIFICATION, ANSWERED_NOT_SETTLED
     if alias_request.calls.exists():
         return Status.NEEDS_VERIFICATION, STOPPED_BEFORE_RETRYING
     return Status.FAILED, STOPPED_BEFORE_CALLING

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET
 
-from .. import predicates, selectors, selectors_inventory
+from .. import predicates, selectors, selectors_inventory, selectors_trail
 from ..audit import CONTENT_KEYS, LINK_KEYS, AuditContext, EventType, export_line, record
 from ..forms import AuditFilterForm, EventCursorForm
 from ..models import AuditEvent
@@ -21,6 +21,7 @@ from ..validators import is_phone_login
 from .access import role_required
 
 PAGE_SIZE = 50
+EXPORT_CHUNK_SIZE = selectors_trail.EXPORT_CHUNK_SIZE
 EXPORT_FORMATS = ("csv", "jsonl")
 # Every hashed field and every link, in the verifier's order: a column per key of export_line.
 CSV_COLUMNS = [*CONTENT_KEYS, *LINK_KEYS]
@@ -29,20 +30,20 @@ CSV_COLUMNS = [*CONTENT_KEYS, *LINK_KEYS]
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def _page_of(events, cursor: EventCursorForm) -> selectors.EventPage:
+def _page_of(filters: dict[str, object], cursor: EventCursorForm) -> selectors_trail.EventPage:
     if not cursor.is_valid():
-        return selectors.EventPage(events=[])
-    return selectors.audit_events_page(
-        events,
+        return selectors_trail.EventPage(events=[])
+    return selectors_trail.audit_trail_page(
+        filters=filters,
         size=PAGE_SIZE,
         before=cursor.cleaned_data["before"],
         after=cursor.cleaned_data["after"],
     )
 
 
-def _record_look(request: HttpRequest, event_type: str, **details) -> None:
+def _record_look(request: HttpRequest, event_type: str, **details) -> AuditEvent:
     with transaction.atomic():
-        record(
+        return record(
             event_type=event_type,
             actor=request.user,
             context=AuditContext.from_request(request),
@@ -64,10 +65,10 @@ def audit_list(request: HttpRequest) -> HttpResponse:
     filters_valid = not form.is_bound or form.is_valid()
     changes: dict[str, object] = {"filters": filters}
     if filters_valid:
-        page = _page_of(selectors.audit_events_filtered(**filters), cursor)
+        page = _page_of(filters, cursor)
     else:
         # Never the whole trail in place of what was asked for: the errors and no rows.
-        page = selectors.EventPage(events=[])
+        page = selectors_trail.EventPage(events=[])
         changes["refused_filters"] = sorted(form.errors)
     _record_look(
         request,
@@ -102,7 +103,7 @@ def extension_history(request: HttpRequest, login: str) -> HttpResponse:
     if not is_phone_login(login):
         raise Http404("No such extension.")
     cursor = EventCursorForm(request.GET)
-    page = _page_of(selectors.audit_events_filtered(extension=login), cursor)
+    page = _page_of({"extension": login}, cursor)
     _record_look(
         request,
         EventType.AUDIT_VIEWED,
@@ -129,7 +130,7 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def _csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
+def _csv_rows(events: Iterable[Any]) -> Iterator[str]:
     class Echo:
         def write(self, value: str) -> str:
             return value
@@ -143,7 +144,7 @@ def _csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
         yield writer.writerow([csv_cell(line[column]) for column in CSV_COLUMNS])
 
 
-def _jsonl_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
+def _jsonl_rows(events: Iterable[Any]) -> Iterator[str]:
     # Exactly what is hashed, unescaped: this is the export that verify_audit checks.
     for event in events:
         yield json.dumps(export_line(event), sort_keys=True, ensure_ascii=False) + "\n"
@@ -170,16 +171,18 @@ def audit_export(request: HttpRequest, fmt: str) -> HttpResponse:
     if form.is_bound and not form.is_valid():
         return _refused_export(form)
     filters = form.active_filters()
-    events = selectors.audit_events_filtered(**filters)
     # The export event goes in first, so the trail shows the export even if the download fails.
-    _record_look(
+    exported = _record_look(
         request,
         EventType.AUDIT_EXPORTED,
         extensions=[filters["extension"]] if "extension" in filters else [],
         reason=f"{fmt} export",
         changes={"filters": filters, "format": fmt},
     )
-    rows = events.order_by("sequence").iterator(chunk_size=1000)
+    # Up to its own record: what the trail held when the export was asked for, itself included.
+    rows = selectors_trail.audit_events_for_export(
+        filters=filters, up_to=exported.sequence, chunk_size=EXPORT_CHUNK_SIZE
+    )
     if fmt == "csv":
         response = StreamingHttpResponse(_csv_rows(rows), content_type="text/csv; charset=utf-8")
     else:

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from django.contrib import messages
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
@@ -23,6 +22,7 @@ from ..forms_inventory import (
     InventorySearchForm,
 )
 from ..models import Alias, AliasRequest
+from ..pagination import CappedPaginator
 from .access import role_required
 
 PAGE_SIZE = 25
@@ -54,7 +54,7 @@ def inventory_list(request: HttpRequest) -> HttpResponse:
         queryset = Alias.objects.none()
     else:
         queryset = selectors_inventory.aliases_search()
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     live = _live_requests(request.user, list(page.object_list))
     context = {
         "form": form,

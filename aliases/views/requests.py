@@ -2,7 +2,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -14,6 +13,7 @@ from ..audit import AuditContext
 from ..errors import AliasAlreadyListed, DuplicateSubmission, PortalError
 from ..forms import AliasRequestForm, ApprovalForm, DecisionForm, RequestSearchForm, SettleForm
 from ..models import AliasRequest
+from ..pagination import CappedPaginator, capped_count
 from ..preflight import checks_shown_token
 from ..selectors_review import request_review
 from ..selectors_worker import worker_health
@@ -31,18 +31,19 @@ CALL_WAITS = "The call waits: {why}. This page shows the outcome once it is made
 @role_required(predicates.may_view_requests)
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
-    context = {
-        "my_requests": selectors.alias_requests_visible_to(user=user).filter(requester=user)[:10],
-    }
+    table = selectors.for_request_table
+    visible = table(selectors.alias_requests_visible_to(user=user))
+    context = {"my_requests": visible.filter(requester=user)[:10]}
     if predicates.is_decider.test(user):
         # The oldest first, a page's worth: the full queue is one click away.
-        pending = selectors.alias_requests_pending()
+        pending = table(selectors.alias_requests_pending())
         context["pending"] = pending[:QUEUE_SIZE]
-        context["pending_total"] = pending.count()
-        context["attention"] = selectors.alias_requests_needing_attention()[:QUEUE_SIZE]
+        # Capped: at 100,000 requests an exact count would cost more than the rest of the page.
+        context["pending_total"], context["pending_capped"] = capped_count(pending)
+        context["attention"] = table(selectors.alias_requests_needing_attention())[:QUEUE_SIZE]
         context["worker_health"] = worker_health()
     if predicates.sees_every_request.test(user):
-        context["recent"] = selectors.alias_requests_visible_to(user=user)[:10]
+        context["recent"] = visible[:10]
     return render(request, "aliases/home.html", context)
 
 
@@ -56,7 +57,7 @@ def request_list(request: HttpRequest) -> HttpResponse:
     elif form.is_bound:
         # A search that cannot run shows its errors, never every request instead.
         queryset = queryset.none()
-    page = Paginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = CappedPaginator(queryset, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {"form": form, "page": page}
     if predicates.is_decider.test(request.user):
         # A checkbox for each request this admin may approve (bulk approval, views/batches.py).
@@ -132,19 +133,27 @@ def _act_on_request(
     done_message: str,
     form_class: type[forms.Form] = DecisionForm,
     in_flight_message: str = "",
+    *,
+    takes_seen: bool = False,
+    call_may_wait: bool = True,
 ) -> HttpResponse:
     """Validate the posted form, run one service on the request, and report back on its page
-    (with `in_flight_message` when the worker has not recorded the outcome yet)."""
+    (with `in_flight_message` when the worker has not recorded the outcome yet).
+    `takes_seen`: the service accepts the request as just read (`seen`), sparing it a read.
+    `call_may_wait`: a call the service queues may be held back (a paused batch, stopped
+    calls), so the message asks why."""
     alias_request = get_request_for_user(request, pk)
     form = form_class(request.POST)
     if not form.is_valid():
         report_failure(request, ValidationError(list(form.errors.values())))
         return redirect("aliases:request_detail", pk=alias_request.pk)
+    arguments = {"seen": alias_request} if takes_seen else {}
     try:
         alias_request = service(
             request_id=alias_request.pk,
             actor=request.user,
             context=AuditContext.from_request(request),
+            **arguments,
             **form.cleaned_data,
         )
     except (PortalError, ValidationError) as error:
@@ -152,7 +161,7 @@ def _act_on_request(
     else:
         text = done_message.format(status=alias_request.get_status_display())
         if in_flight_message and alias_request.status in AliasRequest.ON_ITS_WAY:
-            waiting = queued_wait_reason(alias_request)
+            waiting = queued_wait_reason(alias_request) if call_may_wait else ""
             # A call held back (a paused batch, stopped calls) says why, not "being called".
             after = CALL_WAITS.format(why=waiting.rstrip(".")) if waiting else BEING_CALLED
             text = f"{in_flight_message} {after}"
@@ -170,6 +179,10 @@ def request_approve(request: HttpRequest, pk: int) -> HttpResponse:
         "Approved. Result: {status}.",
         ApprovalForm,
         in_flight_message="Approved.",
+        takes_seen=True,
+        # The approval refuses while calls are stopped, and a single approval is in no
+        # batch: nothing holds the call back, so no need to read why it might wait.
+        call_may_wait=False,
     )
 
 

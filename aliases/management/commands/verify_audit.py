@@ -11,6 +11,14 @@ from aliases.audit.digests import (
     read_digest_dir,
     verify_series,
 )
+from aliases.audit.ranges import RANGE_EVENTS
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
 
 
 class Command(BaseCommand):
@@ -41,14 +49,39 @@ class Command(BaseCommand):
             metavar="FILE.jsonl",
             help="Verify a JSON-lines export instead of the database (offline: no MAC key).",
         )
+        parser.add_argument(
+            "--jobs",
+            type=_positive,
+            metavar="N",
+            help="Worker processes on PostgreSQL, each verifying ranges of the chain "
+            "(default: one per CPU).",
+        )
+        parser.add_argument(
+            "--range-events",
+            type=_positive,
+            default=RANGE_EVENTS,
+            metavar="N",
+            help=f"Events per range a worker verifies at a time (default {RANGE_EVENTS}).",
+        )
 
-    def handle(self, *args, digests: Path | None, public_key: list[Path], export, **options):
+    def handle(
+        self,
+        *args,
+        digests: Path | None,
+        public_key: list[Path],
+        export,
+        jobs: int | None = None,
+        range_events: int = RANGE_EVENTS,
+        **options,
+    ):
         series = self._series(digests, public_key)
         if export is not None:
             report = self._verify_export(export, series)
             what, counted = "Export", "exported events verify"
         else:
-            report = verify_chain(digests=series.digests if series else ())
+            report = verify_chain(
+                digests=series.digests if series else (), jobs=jobs, range_events=range_events
+            )
             what, counted = "Audit trail", "events"
         if not report.ok:
             raise CommandError(f"{what} BROKEN after {report.count} good events: {report.problem}")

@@ -1,0 +1,157 @@
+"""An event as the database hands it over in bulk, and its canonical bytes, fast.
+
+A row is a list of bytes fields in ROW_KEYS order: the hashed content (CONTENT_KEYS), the
+links (LINK_KEYS) and the per-extension index's logins. Text is UTF-8, ids and sequence
+are decimal or b"null", occurred_at is already in hashed_time's form, the JSON columns
+and the index are JSON text in whatever spacing and key order the database writes.
+
+chain.canonical_bytes stays the definition. RowEncoder builds the same bytes from a
+template for the usual event, whose text fields need no JSON escaping, and otherwise calls
+canonical_bytes itself; tests/test_audit_rows.py proves the two equal for any content.
+"""
+
+import json
+import re
+from operator import itemgetter
+from typing import Any
+
+from .chain import CONTENT_KEYS, LINK_KEYS, canonical_bytes, index_logins
+
+ROW_KEYS = (*CONTENT_KEYS, *LINK_KEYS, "indexed")
+FIELD = {key: position for position, key in enumerate(ROW_KEYS)}
+NUMBER_KEYS = frozenset({"sequence", "actor_id", "request_id", "call_id"})
+JSON_KEYS = frozenset({"extensions", "changes"})
+TEXT_KEYS = tuple(key for key in CONTENT_KEYS if key not in NUMBER_KEYS | JSON_KEYS)
+TEXT_FIELDS = tuple(FIELD[key] for key in TEXT_KEYS)
+# What json.dumps escapes in a string (with ensure_ascii=False): quote, backslash, controls.
+NEEDS_ESCAPING = re.compile(rb'["\\\x00-\x1f]')
+# Encoded JSON values kept per raw text; most events repeat their extensions and many their
+# changes. Emptied when full, so memory stays flat however long the chain.
+CACHE_SIZE = 4096
+
+
+def _template() -> bytes:
+    """canonical_bytes's layout: keys sorted, no spaces; text values quoted in place."""
+    parts = []
+    for key in sorted(CONTENT_KEYS):
+        value = b'"%b"' if key in TEXT_KEYS else b"%b"
+        parts.append(b'"' + key.encode() + b'":' + value)
+    return b"{" + b",".join(parts) + b"}%b"
+
+
+TEMPLATE = _template()
+# The template's fields: the content in sorted key order, then the hash linked to.
+TEMPLATE_KEYS = (*sorted(CONTENT_KEYS), "prev_hash")
+
+
+def content_of(row: list[bytes | None]) -> dict[str, Any]:
+    """The hashed content as the ORM would read it: what canonical_bytes is defined over."""
+    content: dict[str, Any] = {}
+    for key, value in zip(CONTENT_KEYS, row, strict=False):
+        if value is None:
+            content[key] = None
+        elif key in NUMBER_KEYS:
+            content[key] = None if value == b"null" else int(value)
+        elif key in JSON_KEYS:
+            content[key] = json.loads(value)
+        else:
+            content[key] = value.decode()
+    return content
+
+
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False), as
+# canonical_bytes calls it, minus the encoder json.dumps builds per call; the same C
+# encoder underneath. markers=None skips the check for cycles, which parsed JSON never has.
+_encode = json.encoder.c_make_encoder(
+    None, None, json.encoder.encode_basestring, None, ":", ",", True, False, True
+)
+_scan = json.decoder.JSONDecoder().scan_once
+
+
+def canonical_json(raw: bytes) -> bytes:
+    """A JSON column's text re-encoded as canonical_bytes encodes its parsed value: the
+    database's own spelling (spaces, key order) is not what was hashed."""
+    text = raw.decode()
+    try:
+        value, end = _scan(text, 0)
+    except StopIteration:
+        end = -1
+    if end != len(text):
+        # Leading or trailing blanks, or not JSON: json.loads decides, as the ORM would.
+        value = json.loads(text)
+    return "".join(_encode(value, 0)).encode()
+
+
+# The template's fields around its two JSON values, each group in the template's order.
+_CHANGES_AT, _EXTENSIONS_AT = TEMPLATE_KEYS.index("changes"), TEMPLATE_KEYS.index("extensions")
+_HEAD = itemgetter(*(FIELD[key] for key in TEMPLATE_KEYS[:_CHANGES_AT]))
+_MIDDLE = itemgetter(*(FIELD[key] for key in TEMPLATE_KEYS[_CHANGES_AT + 1 : _EXTENSIONS_AT]))
+_TAIL = itemgetter(*(FIELD[key] for key in TEMPLATE_KEYS[_EXTENSIONS_AT + 1 :]))
+_TEXTS = itemgetter(*TEXT_FIELDS)
+
+
+class RowEncoder:
+    def __init__(self) -> None:
+        self._json: dict[bytes, bytes] = {}
+
+    def canonical(self, row: list[bytes | None]) -> bytes:
+        """canonical_bytes(content_of(row), prev_hash), byte for byte."""
+        try:
+            plain = not NEEDS_ESCAPING.search(b"".join(_TEXTS(row)))
+        except TypeError:  # a NULL
+            plain = False
+        if not plain:
+            return self.reference(row)
+        json_text = self._json
+        changes = json_text.get(row[CHANGES]) or self._canonical_json(row[CHANGES])
+        extensions = json_text.get(row[EXTENSIONS]) or self._canonical_json(row[EXTENSIONS])
+        return TEMPLATE % (*_HEAD(row), changes, *_MIDDLE(row), extensions, *_TAIL(row))
+
+    def _canonical_json(self, raw: bytes | None) -> bytes:
+        if raw is None:
+            return b"null"
+        if len(self._json) >= CACHE_SIZE:
+            self._json.clear()
+        encoded = self._json[raw] = canonical_json(raw)
+        return encoded
+
+    @staticmethod
+    def reference(row: list[bytes | None]) -> bytes:
+        return canonical_bytes(content_of(row), row[PREV_HASH].decode())
+
+
+EXTENSIONS, CHANGES = FIELD["extensions"], FIELD["changes"]
+SEQUENCE, PREV_HASH, HASH = FIELD["sequence"], FIELD["prev_hash"], FIELD["hash"]
+KEY_ID, MAC, INDEXED = FIELD["key_id"], FIELD["mac"], FIELD["indexed"]
+
+
+def expected_index(extensions: Any) -> bytes | None:
+    """The index's logins as PostgreSQL's json_agg writes them, for an event naming
+    `extensions` and written by chain.record; None where that text would not be plain.
+    Equal texts prove the index right; any other text gets the exact comparison."""
+    if not isinstance(extensions, list) or not all(isinstance(x, str) for x in extensions):
+        return None
+    logins = [login.encode() for login in index_logins(extensions)]
+    if any(NEEDS_ESCAPING.search(login) for login in logins):
+        return None
+    return b'["' + b'", "'.join(logins) + b'"]' if logins else b"[]"
+
+
+_COPY_ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{1,2}|[0-7]{1,3}|.)", re.DOTALL)
+_COPY_LETTERS = {b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
+
+
+def _copy_unescaped(match: re.Match) -> bytes:
+    code = match.group(1)
+    if code[:1] == b"x" and len(code) > 1:
+        return bytes([int(code[1:], 16)])
+    if code[:1].isdigit():
+        return bytes([int(code, 8) & 0xFF])
+    return _COPY_LETTERS.get(code, code)
+
+
+def copy_field(text: bytes) -> bytes | None:
+    """A field of COPY ... TO STDOUT's text format, as stored (None for NULL)."""
+    if text == b"\\N":
+        return None
+    return _COPY_ESCAPE.sub(_copy_unescaped, text)

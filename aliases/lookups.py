@@ -1,0 +1,29 @@
+from collections.abc import Sequence
+
+from django.core.exceptions import EmptyResultSet
+from django.db.models import Lookup
+
+
+class AnyOf(Lookup):
+    """`AnyOf(F("pk"), ids)`: the column is one of `ids`, a list of ints already read from
+    the database. PostgreSQL gets one array (`= ANY(%s)`) where `__in` would send a
+    placeholder per value: for the 800 aliases ringing the busiest phone, Django's per-value
+    preparation and psycopg's splitting of the query at each placeholder cost ~15 ms of CPU.
+    Elsewhere it is a plain IN."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def _values(self) -> Sequence[int]:
+        if not self.rhs:
+            raise EmptyResultSet
+        return list(self.rhs)
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        values = self._values()
+        return f"{lhs} IN ({', '.join(['%s'] * len(values))})", (*params, *values)
+
+    def as_postgresql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", (*params, self._values())

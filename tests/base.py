@@ -100,3 +100,15 @@ def race(count: int, action: Callable[[int], object]) -> list[object]:
     for thread in threads:
         thread.join(timeout=30)
     return outcomes
+
+
+def logins_of_event(number: int) -> list[str]:
+    """The extensions of the paging and export tests' event `number`: 3001 in three
+    spellings, alone or beside another phone, and some events about other phones only."""
+    if number % 7 == 3:
+        return ["4001"]
+    if number % 5 == 0:
+        return ["Ext3001", "4001"]
+    if number % 2:
+        return ["ext3001"]
+    return ["5001", "EXT3001"]

@@ -14,7 +14,7 @@ from aliases.models import AuditEvent
 from aliases.selectors_trail import ExportOutOfOrder, _in_trail_order
 from aliases.views import audit as audit_views
 
-from .base import submit
+from .base import logins_of_event, submit
 
 Type = AuditEvent.Type
 
@@ -24,14 +24,7 @@ def trail(users):
     """Events about 3001 in three spellings, alone or with other phones, among others'."""
     submit(users["supervisor"], alias_id="ring_3001", logins="3001,4001")
     for number in range(30):
-        if number % 7 == 3:
-            logins = ["4001"]
-        elif number % 5 == 0:
-            logins = ["Ext3001", "4001"]
-        elif number % 2:
-            logins = ["ext3001"]
-        else:
-            logins = ["5001", "EXT3001"]
+        logins = logins_of_event(number)
         event_type = Type.EXTENSIONS_SYNCED if number % 3 else Type.EXTENSIONS_IMPORTED
         audit.record(
             event_type=event_type,

@@ -12,6 +12,8 @@ from aliases import audit, selectors
 from aliases.models import AuditEvent
 from aliases.selectors_trail import audit_events_page, extension_events_page
 
+from .base import logins_of_event
+
 Type = AuditEvent.Type
 SAME_MOMENT = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -22,14 +24,7 @@ def trail(db, time_machine):
     about other phones; every event at the same instant, so only sequences order them."""
     time_machine.move_to(SAME_MOMENT, tick=False)
     for number in range(40):
-        if number % 7 == 3:
-            logins = ["4001"]
-        elif number % 5 == 0:
-            logins = ["Ext3001", "4001"]
-        elif number % 2:
-            logins = ["ext3001"]
-        else:
-            logins = ["5001", "EXT3001"]
+        logins = logins_of_event(number)
         audit.record(event_type=Type.EXTENSIONS_IMPORTED, extensions=logins, reason=str(number))
     return "ext3001"
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import psycopg
-from django.db import connection
+from django.db import connection, transaction
 
 from . import scale_data as data
 
@@ -306,7 +306,11 @@ def load_segment(*, state: State, until: float, log=print) -> dict[str, float]:
         ("aliases_aliaslogin", segment.alias_login_rows()),
     ):
         counts[table] = copy_rows(url, table, rows)
-    with connection.cursor() as cursor:
+    # One transaction that first locks every loaded table: a reader or a page's audit record
+    # arriving meanwhile waits for the rebuild instead of deadlocking with an ADD CONSTRAINT.
+    with transaction.atomic(), connection.cursor() as cursor:
+        locked = dict.fromkeys((*GUARDED_TABLES, *LOADED_TABLES))
+        cursor.execute(f"LOCK TABLE {', '.join(locked)} IN ACCESS EXCLUSIVE MODE")
         _setval_all(cursor)
         cursor.execute(
             "INSERT INTO aliases_auditchainhead (id, sequence, hash) VALUES (1, %s, %s) "

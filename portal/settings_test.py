@@ -29,6 +29,11 @@ from .settings import *  # noqa: E402,F403
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # Threads in the concurrency tests must not keep connections past their work.
 DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":  # noqa: F405
+    # A lock wait a test did not mean (a thread or process left holding a row, or CREATE INDEX
+    # CONCURRENTLY in a migration test waiting for an open transaction) fails with PostgreSQL's
+    # own message instead of hanging the run.
+    DATABASES["default"].setdefault("OPTIONS", {})["options"] = "-c lock_timeout=60s"  # noqa: F405
 STORAGES = {
     **STORAGES,  # noqa: F405
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},

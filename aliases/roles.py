@@ -1,7 +1,10 @@
 """The three portal roles, each a Django group whose permissions a data migration sets."""
 
+from typing import Any
+
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import models
+from django.db.models import Exists, OuterRef
 
 
 class Role(models.TextChoices):
@@ -29,6 +32,28 @@ def remember_roles(user: AbstractBaseUser, group_names: set[str]) -> None:
     for auth_backends, which reads the group names with the permissions."""
     if getattr(user, ROLES_CACHE, None) is None:
         setattr(user, ROLES_CACHE, [role for role in Role if role.value in group_names])
+
+
+def role_annotations(user_field: str) -> dict[str, Exists]:
+    """Whether the user a row's `user_field` names holds each role, as annotations of that
+    row's own query: a step that reads the row anyway then needs no query for the roles
+    (remember_annotated_roles)."""
+    from django.contrib.auth.models import Group  # here: this module loads before the apps
+
+    return {
+        f"_{user_field}_{role.name.lower()}": Exists(
+            Group.objects.filter(user=OuterRef(user_field), name=role.value)
+        )
+        for role in Role
+    }
+
+
+def remember_annotated_roles(row: Any, user_field: str) -> None:
+    """Keep on the user `row.<user_field>` the roles role_annotations() read with `row`."""
+    user = getattr(row, user_field)
+    if user is not None:
+        names = {role.value for role in Role if getattr(row, f"_{user_field}_{role.name.lower()}")}
+        remember_roles(user, names)
 
 
 def role_label(user: AbstractBaseUser | AnonymousUser) -> str:

@@ -11,9 +11,11 @@ server on loopback. Taking turns, N times each:
 - a full approval: the approve POST through Django's test client (the decision, its event
   and the call's task row, committed), then the worker's side, alias_request_call, in this
   process (pace, slot, queued to calling, the call, the outcome and its events).
-Prints the median, min and max of each and of the difference, and the statements and
-commits of one approval. The worker's poll interval is not in it: bench/worker_latency.py
-measures that, with a real worker process.
+Prints the median, min and max of each and of the difference, the CPU time this thread
+spent on each (the portal's Python side, which a loaded machine distorts less than the
+wall clock; the simulator runs in a thread of its own, PostgreSQL in its own processes),
+and the statements and commits of one approval. The worker's poll interval is not in it:
+bench/worker_latency.py measures that, with a real worker process.
 """
 
 import argparse
@@ -112,11 +114,12 @@ def run(count: int, port: int, password: str) -> None:
     vicidial = VicidialClient(server="default")
     simulator = VicidialSimulator(demo_state(user="6666", password=password)).start(HOST, port)
     alone, portal, posts, approvals = [], [], [], []
+    alone_cpu, portal_cpu = [], []
     try:
         warm_up = 3
         for number in range(count + warm_up):
             phones = [PHONES[number % len(PHONES)]]
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.thread_time()
             reply = vicidial.add_phone_alias(
                 alias_id=f"direct{number}",
                 alias_name=f"Direct {number}",
@@ -124,6 +127,7 @@ def run(count: int, port: int, password: str) -> None:
                 reference=f"bench{number}",
             )
             direct_ms = (time.perf_counter() - started) * 1000
+            direct_cpu_ms = (time.thread_time() - started_cpu) * 1000
             assert reply.result.value == "succeeded", reply.body
 
             pending = alias_request_submit(
@@ -135,16 +139,19 @@ def run(count: int, port: int, password: str) -> None:
             )
             url = reverse("aliases:request_approve", args=[pending.pk])
             with Counted() as counted:
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.thread_time()
                 response = client.post(url, {"note": ""})
                 posted_ms = (time.perf_counter() - started) * 1000
                 said = queue.alias_request_call(pending.pk)
                 portal_ms = (time.perf_counter() - started) * 1000
+                approval_cpu_ms = (time.thread_time() - started_cpu) * 1000
             assert response.status_code == 302 and said == "called VICIdial: succeeded", said
             assert AliasRequest.objects.get(pk=pending.pk).status == "succeeded"
             if number >= warm_up:
                 alone.append(direct_ms)
                 portal.append(portal_ms)
+                alone_cpu.append(direct_cpu_ms)
+                portal_cpu.append(approval_cpu_ms)
                 posts.append(posted_ms)
                 approvals.append(counted)
     finally:
@@ -158,6 +165,8 @@ def run(count: int, port: int, password: str) -> None:
     print(summary("portal added (pairwise)", added))
     difference = statistics.median(portal) - statistics.median(alone)
     print(f"{'portal added (median - median)':<34} {difference:7.2f} ms")
+    print(summary("CPU of this thread: VICIdial alone", alone_cpu))
+    print(summary("CPU of this thread: approval", portal_cpu))
     last = approvals[-1]
     print(
         f"per approval: {last.queries} statements (BEGIN/COMMIT and the session included), "

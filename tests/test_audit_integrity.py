@@ -511,8 +511,9 @@ def test_a_missing_head_row_is_rebuilt_from_the_newest_event(trail):
 def test_record_stays_cheap(users, django_assert_num_queries):
     audit.record(event_type=Type.AUDIT_VIEWED)
     # Lock the head, insert the event, insert its index rows, move the head (no savepoint:
-    # an event that cannot be written fails the transaction of the change it records).
-    with django_assert_num_queries(4):
+    # an event that cannot be written fails the transaction of the change it records). On
+    # PostgreSQL the last three are one statement (audit/chain.py).
+    with django_assert_num_queries(2 if connection.vendor == "postgresql" else 4):
         audit.record(event_type=Type.AUDIT_VIEWED, extensions=["cc100", "bb100"])
 
 

@@ -19,6 +19,7 @@ from aliases.audit.chain import _storable
 from aliases.audit.ranges import COPY_SQL
 from aliases.audit.rows import (
     ROW_KEYS,
+    TEXT_KEYS,
     RowEncoder,
     canonical_json,
     content_of,
@@ -109,6 +110,17 @@ def test_the_fast_encoder_gives_the_known_answer_vectors(event, prev_hash, expec
     assert encoder.canonical(row_of(second, FIRST_HASH, SPELLINGS[3])) == SECOND_BYTES
 
 
+def test_every_character_json_escapes_in_every_text_field_gives_the_canonical_bytes():
+    # Exhaustive where the property test samples: the template's "no escaping" check.
+    encoder = RowEncoder()
+    for key in TEXT_KEYS:
+        for character in ['"', "\\", *map(chr, range(0x20)), "\x7f", "é"]:
+            content = audit.canonical_content(FIRST)
+            content[key] = f"a{character}b"
+            row = row_of(content, "", SPELLINGS[0])
+            assert encoder.canonical(row) == audit.canonical_bytes(content, ""), (key, character)
+
+
 def test_a_repeated_json_text_is_encoded_once_and_the_cache_stays_bounded():
     encoder = RowEncoder()
     content = audit.canonical_content(FIRST)
@@ -116,7 +128,7 @@ def test_a_repeated_json_text_is_encoded_once_and_the_cache_stays_bounded():
         content["changes"] = {"n": number}
         row = row_of(content, "", SPELLINGS[0])
         assert encoder.canonical(row) == audit.canonical_bytes(content, "")
-    assert 0 < len(encoder._json) <= 4096
+    assert 0 < len(encoder._changes) <= 4096
 
 
 def test_a_json_column_with_blanks_around_it_is_read_as_the_orm_reads_it():
@@ -168,18 +180,20 @@ def test_copy_fields_read_back_exactly_what_postgresql_stores(text):
     assert (value, null) == (text.encode(), None)
 
 
+# Instants whose hashed_time PostgreSQL must write the same: microseconds or none, and the
+# years to_char pads.
+PADDED_MOMENTS = [
+    datetime(2026, 1, 15, 9, 30, 0, 123456, tzinfo=UTC),
+    datetime(2026, 3, 8, 6, 59, 59, tzinfo=UTC),
+    datetime(1, 1, 1, tzinfo=UTC),
+    datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+]
+
+
 @pytest.mark.postgres_only
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    "moment",
-    [
-        datetime(2026, 1, 15, 9, 30, 0, 123456, tzinfo=UTC),
-        datetime(2026, 3, 8, 6, 59, 59, tzinfo=UTC),
-        datetime(1, 1, 1, tzinfo=UTC),
-        datetime(999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
-        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
-    ],
-)
+@pytest.mark.parametrize("moment", PADDED_MOMENTS)
 def test_postgresql_writes_occurred_at_as_hashed_time_does(moment):
     with connection.cursor() as cursor:
         # Whatever the session's zone: the expression converts to UTC itself.

@@ -72,3 +72,14 @@ def test_the_home_queue_says_more_than_past_the_cap(users, client_for, monkeypat
     monkeypatch.setattr(pagination, "COUNT_CAP", 3)
     page = client.get(reverse("aliases:home")).content.decode()
     assert "All 3 waiting requests" in page and "More than" not in page
+
+
+def test_a_capped_count_does_not_sort_what_it_counts(db):
+    for number in range(3):
+        adopted_alias(f"sorted_{number}", [f"30{number}"])
+    with CaptureQueriesContext(connection) as queries:
+        paginator = CappedPaginator(Alias.objects.order_by("-alias_id"), 2, cap=5)
+        assert (paginator.count, paginator.capped) == (3, False)
+        assert pagination.capped_count(Alias.objects.order_by("alias_id"), cap=2) == (2, True)
+    assert len(queries) == 2
+    assert not [query["sql"] for query in queries if "ORDER BY" in query["sql"]]

@@ -27,7 +27,8 @@ WAITING = "Approved: waiting for the task worker to call VICIdial"
 CALLING = "Calling VICIdial…"
 STOPPED = "The live view stopped updating. Reload the page to see the latest state."
 # Longer than the longest wait between two polls (2 s): a script that
-# still polled would have asked for the page in this time.
+# still polled would have asked for the page in this time. The page's clock runs it at once
+# (`stays_quiet`), so no test sleeps through it.
 QUIET_MS = 2300
 
 
@@ -87,11 +88,18 @@ def page(browser, live_server):  # noqa: F811 - the imported fixture
     context = browser.new_context(base_url=live_server.url)
     page = context.new_page()
     page.set_default_timeout(10_000)
-    # The init script runs outside the page's CSP; it records any violation the page causes.
+    # Time flows as usual until a test moves the page's timers on (stays_quiet).
+    page.clock.install()
+    # The init script runs outside the page's CSP; it records any violation the page causes,
+    # and counts the page's fetches as they are sent.
     page.add_init_script(
         "window.__csp = [];"
         "document.addEventListener('securitypolicyviolation',"
         " (event) => window.__csp.push(event.violatedDirective + ' ' + event.blockedURI));"
+        "window.__fetches = 0;"
+        "const realFetch = window.fetch;"
+        "window.fetch = function () { window.__fetches += 1;"
+        " return realFetch.apply(this, arguments); };"
     )
     page.console_problems = problems = []
     page.on(
@@ -114,6 +122,14 @@ def page_fetches(page, url: str) -> list:
     seen = []
     page.on("request", lambda request: request.url == url and seen.append(request))
     return seen
+
+
+def stays_quiet(page) -> bool:
+    """Whether the page sends no request in QUIET_MS: its clock runs every timer due in that
+    time at once, and a poll's fetch is counted the moment the script calls it."""
+    asked = page.evaluate("window.__fetches")
+    page.clock.run_for(QUIET_MS)
+    return page.evaluate("window.__fetches") == asked
 
 
 def main_frame_navigations(page) -> list[str]:
@@ -173,7 +189,7 @@ def test_the_outcome_appears_without_a_reload(
     # Final: the new copy has no data-live-refresh, so the script asks for nothing more.
     assert page.locator("#request-live").get_attribute("data-live-refresh") is None
     asked = len(polls)
-    page.wait_for_timeout(QUIET_MS)
+    assert stays_quiet(page)
     assert len(polls) == asked
 
 
@@ -231,8 +247,8 @@ def test_no_swap_while_a_control_inside_has_focus_nor_polls_while_hidden(
         "document.dispatchEvent(new Event('visibilitychange'));"
     )
     asked = len(polls)
-    page.wait_for_timeout(QUIET_MS)
-    assert len(polls) == asked, "the page was polled while the tab was hidden"
+    assert stays_quiet(page), "the page was polled while the tab was hidden"
+    assert len(polls) == asked
     with page.expect_request(url):
         page.evaluate(
             "window.__visibility = 'visible'; document.dispatchEvent(new Event('visibilitychange'))"
@@ -276,5 +292,5 @@ def test_the_live_view_stops_with_a_message_when_the_session_ends(
     assert stopped.get_attribute("role") == "alert"
     assert re.search(r"/requests/\d+/$", page.url)
     asked = len(polls)
-    page.wait_for_timeout(QUIET_MS)
+    assert stays_quiet(page)
     assert len(polls) == asked

@@ -1,7 +1,10 @@
 """Exports read in keyset chunks (through the per-extension index when an extension is asked
 for) give byte for byte what one cursor over the filtered trail gave, and still verify."""
 
+import csv
+import json
 import re
+from collections.abc import Iterator
 
 import pytest
 from django.db import connection
@@ -11,7 +14,7 @@ from django.urls import reverse
 from aliases import audit, selectors
 from aliases.audit import verify_export
 from aliases.models import AuditEvent
-from aliases.selectors_trail import ExportOutOfOrder, _in_trail_order
+from aliases.selectors_trail import EXPORTED_FIELDS, SEQUENCE, ExportOutOfOrder, _in_trail_order
 from aliases.views import audit as audit_views
 
 from .base import logins_of_event, submit
@@ -40,12 +43,33 @@ def _download(client, fmt: str, filters: dict) -> bytes:
     return b"".join(response.streaming_content)
 
 
+def _csv_lines(events) -> Iterator[str]:
+    """The CSV export as it was written, a model and a csv.writer row per event."""
+
+    class Echo:
+        def write(self, value: str) -> str:
+            return value
+
+    writer = csv.writer(Echo())
+    yield writer.writerow(audit_views.CSV_COLUMNS)
+    for event in events:
+        line = audit.export_line(event)
+        line["extensions"] = " ".join(line["extensions"])
+        line["changes"] = json.dumps(line["changes"], sort_keys=True, ensure_ascii=False)
+        yield writer.writerow([audit_views.csv_cell(line[c]) for c in audit_views.CSV_COLUMNS])
+
+
+def _jsonl_lines(events) -> Iterator[str]:
+    for event in events:
+        yield json.dumps(audit.export_line(event), sort_keys=True, ensure_ascii=False) + "\n"
+
+
 def _one_cursor(fmt: str, filters: dict, up_to: int) -> bytes:
     """The export as it was written before the keyset chunks: one ordered iterator."""
     form = audit_views.AuditFilterForm(filters or None)
     events = selectors.audit_events_filtered(**form.active_filters())
     rows = events.filter(sequence__lte=up_to).order_by("sequence").iterator(chunk_size=1000)
-    lines = audit_views._csv_rows(rows) if fmt == "csv" else audit_views._jsonl_rows(rows)
+    lines = _csv_lines(rows) if fmt == "csv" else _jsonl_lines(rows)
     return "".join(lines).encode()
 
 
@@ -102,16 +126,39 @@ def test_the_whole_trail_export_in_chunks_verifies_as_one_chain(trail, client_fo
     assert report.count == AuditEvent.objects.count()
 
 
-class _Event:
-    def __init__(self, sequence: int) -> None:
-        self.sequence = sequence
+def _row(sequence: int) -> tuple:
+    return (sequence, *[None] * (len(EXPORTED_FIELDS) - 1))
 
 
 def test_an_event_out_of_trail_order_stops_the_export():
     """Ids follow sequences only while the audit writer writes every event; an export that
-    would come out of order stops instead, and verify_export would refuse it."""
-    chunks = iter([[_Event(1), _Event(2)], [_Event(5), _Event(3)]])
+    would come out of order stops instead, and verify_export would refuse it. The chunk
+    that holds it does not go out at all."""
+    chunks = iter([[_row(1), _row(2)], [_row(5), _row(3)]])
     exported = _in_trail_order(chunks)
-    assert [next(exported).sequence for _ in range(3)] == [1, 2, 5]
+    assert [row[SEQUENCE] for row in next(exported)] == [1, 2]
     with pytest.raises(ExportOutOfOrder, match="#3 came after #5"):
         next(exported)
+
+
+def test_a_chunk_older_than_the_last_one_stops_the_export():
+    exported = _in_trail_order(iter([[_row(4), _row(7)], [_row(7), _row(8)]]))
+    next(exported)
+    with pytest.raises(ExportOutOfOrder, match="#7 came after #7"):
+        next(exported)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_the_export_goes_out_a_chunk_at_a_time_not_a_row_at_a_time(
+    trail, client_for, monkeypatch, fmt
+):
+    """Each piece handed to the server is a chunk's text: a trip through the WSGI iterator
+    per chunk, not per event."""
+    monkeypatch.setattr(audit_views, "EXPORT_CHUNK_SIZE", 4)
+    response = client_for("auditor").get(reverse("aliases:audit_export", args=[fmt]))
+    pieces = list(response.streaming_content)
+    header = 1 if fmt == "csv" else 0
+    events = b"".join(pieces).count(b"\n") - header
+    assert events > 8
+    assert len(pieces) == header + -(-events // 4)
+    assert all(piece.count(b"\n") == 4 for piece in pieces[header:-1])

@@ -13,6 +13,7 @@ for the events and one for their index rows. The hashes are the same as one by o
 
 import hashlib
 import json
+import math
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,6 +23,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
+from django.db.models.sql import InsertQuery
 from django.utils import timezone
 
 from ..models import AliasRequest, AuditChainHead, AuditEvent, AuditEventExtension, VicidialCall
@@ -50,6 +52,9 @@ CONTENT_KEYS = (
     "changes",
 )
 LINK_KEYS = ("prev_hash", "hash", "key_id", "mac")
+# The content's numbers (ids may be null) and its two JSON values; the rest is text.
+NUMBER_KEYS = frozenset({"sequence", "actor_id", "request_id", "call_id"})
+JSON_KEYS = frozenset({"extensions", "changes"})
 
 
 def hashed_time(moment: datetime) -> str:
@@ -57,6 +62,10 @@ def hashed_time(moment: datetime) -> str:
     same instant always hashes the same; microseconds always, as the database keeps them."""
     utc = moment.astimezone(UTC).replace(tzinfo=None)
     return utc.isoformat(timespec="microseconds") + "Z"
+
+
+# hashed_time's form as PostgreSQL writes it: to_char(<UTC timestamp>, HASHED_TIME_FORMAT).
+HASHED_TIME_FORMAT = 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'
 
 
 def _without_nul(value: Any) -> Any:
@@ -69,10 +78,20 @@ def _without_nul(value: Any) -> Any:
     return value
 
 
+def _as_jsonb_reads_it(number: str) -> float | int:
+    # jsonb keeps a number's value, not its spelling: 1e+16 comes back as 10000000000000000,
+    # which Python reads as an int. Every float that large is a whole number (a double has
+    # 53 bits of mantissa), so it is stored as that int from the start.
+    value = float(number)
+    return int(value) if math.isfinite(value) and abs(value) >= 1e16 else value
+
+
 def _storable(value: Any) -> Any:
     """`value` as the database gives it back, since what is hashed must be what is read:
-    JSON round-tripped, and NUL (which PostgreSQL cannot store) turned into U+FFFD."""
-    return _without_nul(json.loads(json.dumps(value, cls=DjangoJSONEncoder)))
+    JSON round-tripped, large floats as jsonb reads them back, and NUL (which PostgreSQL
+    cannot store) turned into U+FFFD."""
+    text = json.dumps(value, cls=DjangoJSONEncoder)
+    return _without_nul(json.loads(text, parse_float=_as_jsonb_reads_it))
 
 
 def canonical_content(event: AuditEvent) -> dict[str, Any]:
@@ -176,10 +195,11 @@ def record_many(events: Sequence[AuditEvent]) -> list[AuditEvent]:
             event.key_id = ring.signing_id
             event.mac = ring.mac(ring.signing_id, event.hash)
             prev_hash = event.hash
-        _insert(events)
         # One step per event: the head's trigger (models/audit.py) lets it move only to the
-        # next written event, so that no UPDATE can skip it past events cut off the end.
-        for event in events:
+        # next written event, so that no UPDATE can skip it past events cut off the end. On
+        # PostgreSQL the INSERT takes the first step itself.
+        moved = _insert(events)
+        for event in events[moved:]:
             AuditChainHead.objects.filter(pk=1).update(sequence=event.sequence, hash=event.hash)
     return list(events)
 
@@ -192,8 +212,13 @@ def _link_saved_rows(event: AuditEvent) -> None:
         setattr(event, f"{name}_id", related.pk if related is not None else None)
 
 
-def _insert(events: Sequence[AuditEvent]) -> None:
-    if transaction.get_connection().features.can_return_rows_from_bulk_insert:
+def _insert(events: Sequence[AuditEvent]) -> int:
+    """Write the events and their index rows; how many steps the head was moved (0 or 1)."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        _insert_with_index_rows(events, connection)
+        return 1
+    if connection.features.can_return_rows_from_bulk_insert:
         AuditEvent.objects.bulk_create(events)
     else:  # the index rows need the events' ids
         for event in events:
@@ -203,6 +228,64 @@ def _insert(events: Sequence[AuditEvent]) -> None:
         for event in events
         for login in index_logins(event.extensions)
     )
+    return 0
+
+
+# One statement, one round trip, where three were: the events' INSERT as bulk_create()
+# writes it, their index rows from its RETURNING, and the head's first step. The step's
+# condition reads the newest written event (the MAX of their sequences, an aggregate over
+# all of them), so PostgreSQL has run the INSERT to its end
+# before the head's row qualifies; the head's trigger (a volatile function) then sees the
+# events this statement wrote, as it checks that the head moves to one of them.
+WITH_INDEX_ROWS_AND_STEP = (
+    "WITH written AS ({insert}), indexed AS ("
+    "INSERT INTO {index} ({event_id}, {login}) SELECT written.{id}, logins.login FROM written "
+    "INNER JOIN UNNEST(%s::bigint[], %s::varchar[]) AS logins(sequence, login) "
+    "ON logins.sequence = written.{sequence}) "
+    "UPDATE {head} SET {head_sequence} = %s, {head_hash} = %s "
+    "WHERE {head_id} = 1 AND (SELECT MAX(written.{sequence}) FROM written) = %s "
+    "RETURNING (SELECT ARRAY_AGG(written.{id} ORDER BY written.{sequence}) FROM written)"
+)
+
+
+def _insert_with_index_rows(events: Sequence[AuditEvent], connection) -> None:
+    meta = AuditEvent._meta
+    fields = [field for field in meta.concrete_fields if not field.primary_key]
+    query = InsertQuery(AuditEvent)
+    query.insert_values(fields, events)
+    compiler = query.get_compiler(connection=connection)
+    compiler.returning_fields = [meta.pk, meta.get_field("sequence")]
+    ((insert, params),) = compiler.as_sql()
+    sequences, logins = [], []
+    for event in events:
+        for login in index_logins(event.extensions):
+            sequences.append(event.sequence)
+            logins.append(login)
+    index_meta, head_meta = AuditEventExtension._meta, AuditChainHead._meta
+    quote = connection.ops.quote_name
+    statement = WITH_INDEX_ROWS_AND_STEP.format(
+        insert=insert,
+        index=quote(index_meta.db_table),
+        event_id=quote(index_meta.get_field("event").column),
+        login=quote(index_meta.get_field("login").column),
+        id=quote(meta.pk.column),
+        sequence=quote(meta.get_field("sequence").column),
+        head=quote(head_meta.db_table),
+        head_sequence=quote(head_meta.get_field("sequence").column),
+        head_hash=quote(head_meta.get_field("hash").column),
+        head_id=quote(head_meta.pk.column),
+    )
+    first = events[0]
+    step = (first.sequence, first.hash, events[-1].sequence)
+    with connection.cursor() as cursor:
+        cursor.execute(statement, (*params, sequences, logins, *step))
+        row = cursor.fetchone()
+    if row is None:  # the head row was locked by this transaction: only a bug gets here
+        raise RuntimeError("The audit chain head did not move to the events just written.")
+    for event, pk in zip(events, row[0], strict=True):
+        event.pk = pk
+        event._state.adding = False
+        event._state.db = connection.alias
 
 
 def _savepoint_depth() -> int:

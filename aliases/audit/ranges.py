@@ -14,18 +14,19 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import psycopg
 from django.db import connection
+from psycopg import pq
 
 from ..models import AuditEvent, AuditEventExtension
 from . import problems
-from .chain import CONTENT_KEYS, LINK_KEYS, hashed_time
+from .chain import CONTENT_KEYS, HASHED_TIME_FORMAT, LINK_KEYS, NUMBER_KEYS, hashed_time
 from .rows import (
     EXTENSIONS,
     HASH,
     INDEXED,
     KEY_ID,
     MAC,
-    NUMBER_KEYS,
     PREV_HASH,
     ROW_KEYS,
     RowEncoder,
@@ -201,7 +202,7 @@ def join(summaries: Iterable[RangeSummary]) -> Joined:
 
 _EXPRESSIONS = {
     # hashed_time's form, made by the database: no datetime objects on the way.
-    "occurred_at": """to_char(e.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""",
+    "occurred_at": f"to_char(e.occurred_at AT TIME ZONE 'UTC', '{HASHED_TIME_FORMAT}')",
     # json_agg without ORDER BY comes in the index's order, which is the writer's.
     "indexed": (
         "COALESCE((SELECT json_agg(x.login) FROM {index} x WHERE x.event_id = e.id), '[]')"
@@ -230,14 +231,42 @@ COPY_SQL = _copy_sql()
 
 
 def copy_rows(cursor, first: int, last: int) -> Iterator[list]:
-    """Rows through COPY's text format: split on tabs, and unescaped only where needed."""
-    with cursor.copy(COPY_SQL, (first, last)) as copy:
-        for data in copy:
+    """Rows through COPY's text format: split on tabs, and unescaped only where needed.
+
+    Read from libpq directly, a blocking call per row: psycopg's Copy iterator runs a
+    generator and a wait per row, which cost as much as splitting the row. COPY takes no
+    parameters, so the bounds go in as the integers they are."""
+    pgconn, encoding = cursor.connection.pgconn, cursor.connection.info.encoding
+    started = pgconn.exec_((COPY_SQL % (int(first), int(last))).encode())
+    if started.status != pq.ExecStatus.COPY_OUT:
+        raise psycopg.errors.error_from_result(started, encoding)
+    read = pgconn.get_copy_data
+    size = 0
+    try:
+        while True:
+            size, data = read(0)
+            if size < 0:  # -1: the end; -2: an error, which the final result carries
+                break
             line = bytes(data)[:-1]
             if b"\\" in line:
                 yield [copy_field(field) for field in line.split(b"\t")]
             else:
                 yield line.split(b"\t")
+    finally:
+        # Stopped at a problem: read the rest, so the connection can take the next query.
+        while size >= 0:
+            size, data = read(0)
+        _finish(pgconn, encoding)
+
+
+def _finish(pgconn, encoding: str) -> None:
+    """Collect COPY's final results; raise the first error among them."""
+    error = None
+    while (result := pgconn.get_result()) is not None:
+        if result.status != pq.ExecStatus.COMMAND_OK and error is None:
+            error = psycopg.errors.error_from_result(result, encoding)
+    if error is not None:
+        raise error
 
 
 # --- the rows, from any database (SQLite) ------------------------------------------------

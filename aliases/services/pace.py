@@ -2,9 +2,12 @@
 every machine through one row per server: each call reserves the next start time in turn,
 so a batch of 200 approvals reaches VICIdial evenly spaced instead of all at once."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connections, transaction
+from django.db.models import DateTimeField, ExpressionWrapper, F, Value
+from django.db.models.functions import Greatest
+from django.db.models.sql import UpdateQuery
 from django.utils import timezone
 
 from ..models import VicidialCallPace
@@ -26,16 +29,40 @@ def pace_reserve(server: str) -> float | None:
     rate = calls_per_second(server)
     if rate <= 0:
         return 0.0
+    step = timedelta(seconds=1 / rate)
     with transaction.atomic(savepoint=False):
-        pace = VicidialCallPace.objects.select_for_update().filter(server=server).first()
-        if pace is None:  # the server's first call: its row, then its lock
-            VicidialCallPace.objects.get_or_create(server=server)
-            pace = VicidialCallPace.objects.select_for_update().get(server=server)
         now = timezone.now()
-        start = max(now, pace.next_call_at)
-        wait = (start - now).total_seconds()
-        if wait > LONGEST_WAIT_SECONDS:
-            return None
-        pace.next_call_at = start + timedelta(seconds=1 / rate)
-        pace.save(update_fields=["next_call_at"])
-    return wait
+        moved = _move_pace(server, now, step)
+        if moved is None and not VicidialCallPace.objects.filter(server=server).exists():
+            # The server's first call: its row, then the reservation.
+            VicidialCallPace.objects.get_or_create(server=server)
+            now = timezone.now()  # after the row's own time
+            moved = _move_pace(server, now, step)
+    if moved is None:
+        return None
+    return max(0.0, (moved - step - now).total_seconds())
+
+
+def _move_pace(server: str, now: datetime, step: timedelta) -> datetime | None:
+    """One statement where a SELECT ... FOR UPDATE and an UPDATE were two: the server's row
+    moves from max(now, next call) to one step later, unless the next call is further off
+    than LONGEST_WAIT_SECONDS; its new next call time, or None if it did not move. The
+    UPDATE takes the row's lock, so calls reserve their turns one after another."""
+    rows = VicidialCallPace.objects.filter(
+        server=server, next_call_at__lte=now + timedelta(seconds=LONGEST_WAIT_SECONDS)
+    )
+    query = rows.query.chain(UpdateQuery)
+    start = Greatest(Value(now, output_field=DateTimeField()), F("next_call_at"))
+    query.add_update_values({"next_call_at": ExpressionWrapper(start + step, DateTimeField())})
+    connection = connections[rows.db]
+    statement, params = query.get_compiler(connection=connection).as_sql()
+    field = VicidialCallPace._meta.get_field("next_call_at")
+    with connection.cursor() as cursor:
+        cursor.execute(f"{statement} RETURNING {connection.ops.quote_name(field.column)}", params)
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    value, column = row[0], field.get_col(VicidialCallPace._meta.db_table)
+    for convert in connection.ops.get_db_converters(column) + field.get_db_converters(connection):
+        value = convert(value, column, connection)
+    return value

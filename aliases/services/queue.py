@@ -15,7 +15,8 @@ from datetime import timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import DEFAULT_DB_ALIAS, router, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django_tasks import TaskResult, task
 from django_tasks_db import DatabaseBackend
@@ -23,8 +24,9 @@ from django_tasks_db.models import DBTaskResult
 
 from ..audit import AuditContext, EventType, batched
 from ..errors import VicidialMisconfigured
-from ..models import AliasRequest, VicidialCircuit
+from ..models import AliasRequest, VicidialCall, VicidialCircuit
 from ..request_id import correlation_id_bound
+from ..roles import remember_annotated_roles, role_annotations
 from ..vicidial import VicidialClient
 from ..vicidial.servers import DEFAULT_SERVER
 from .calls import carry_out_in_vicidial, vicidial_client_ready
@@ -178,8 +180,17 @@ def _start_call(
     call does not go)."""
     with transaction.atomic(durable=True), batched():
         alias_request = lock_request(
-            request_id, related=("approval_batch", "queued_by"), with_logins=True
+            request_id,
+            related=("approval_batch", "queued_by"),
+            with_logins=True,
+            # Read with the lock, not one query each: the calls made before (the attempt
+            # number, a retry or not) and the roles the queuing admin's events record. The
+            # count is as of the query's start even if the lock made it wait: calls are
+            # written only while the request is calling, with no lock held, so a wait that
+            # ends on a queued request did not span one (it would have got the lock first).
+            annotations={"calls_before": _calls_counted(), **role_annotations("queued_by")},
         )
+        remember_annotated_roles(alias_request, "queued_by")
         start = _may_start(alias_request, context, paced=paced, slot=slot)
         if start.said or start.pace_wait or start.slot_wait:
             # Freed by an UPDATE, not a rollback: the transaction commits whatever else the
@@ -238,14 +249,26 @@ def _may_start(
         alias_request=alias_request,
         client=client,
         slot=slot,
-        calls_before=alias_request.calls.count(),
+        calls_before=alias_request.calls_before,
     )
+
+
+def _calls_counted() -> Coalesce:
+    """The request's VICIdial calls so far, as a scalar subquery of its own row's query."""
+    counted = (
+        VicidialCall.objects.filter(request=OuterRef("pk"))
+        .order_by()
+        .values("request")
+        .annotate(count=Count("pk"))
+        .values("count")
+    )
+    return Coalesce(Subquery(counted), 0)
 
 
 def _end_unsent(alias_request: AliasRequest, error: str, context: AuditContext | None) -> str:
     """The worker cannot build the call (the settings changed since the approval); the
     caller holds the request's lock."""
-    if alias_request.calls.exists():
+    if alias_request.calls_before:
         status, event = Status.NEEDS_VERIFICATION, EventType.REQUEST_NEEDS_VERIFICATION
         reason = MISCONFIGURED_RETRY.format(error=error)
     else:

@@ -12,7 +12,7 @@ import uuid
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from ..models import VicidialCallSlot
@@ -54,23 +54,25 @@ def call_slot_try_acquire(*, server: str = DEFAULT_SERVER) -> str | None:
 
 
 def _take_free_slot(server: str, count: int) -> str | None:
+    # One statement: UPDATE ... WHERE id = (the first free slot, locked). The lock
+    # re-checks the row as committed, so a slot another process just took is not free.
+    # "=", not "IN": a scalar subquery runs once, while PostgreSQL may rescan an IN's
+    # subquery per row of a nested loop, and each rescan could lock and take another slot.
     with transaction.atomic(savepoint=False):
         now = timezone.now()
         # SKIP LOCKED: two processes never wait on each other's choice, each takes another.
-        slot = (
+        free = (
             VicidialCallSlot.objects.select_for_update(skip_locked=True)
             .filter(server=server, number__lte=count)
             .filter(Q(holder="") | Q(expires_at__lt=now))
             .order_by("number")
-            .first()
+            .values("pk")[:1]
         )
-        if slot is None:
-            return None
-        slot.holder = uuid.uuid4().hex
-        slot.acquired_at = now
-        slot.expires_at = now + slot_lease()
-        slot.save(update_fields=["holder", "acquired_at", "expires_at"])
-        return slot.holder
+        token = uuid.uuid4().hex
+        taken = VicidialCallSlot.objects.filter(pk=Subquery(free)).update(
+            holder=token, acquired_at=now, expires_at=now + slot_lease()
+        )
+        return token if taken else None
 
 
 def call_slot_acquire(*, wait: float, server: str = DEFAULT_SERVER) -> str | None:

@@ -9,7 +9,11 @@ from .notify import requester_notification_on_commit
 
 
 def lock_request(
-    request_id: int, *, related: tuple[str, ...] = (), with_logins: bool = False
+    request_id: int,
+    *,
+    related: tuple[str, ...] = (),
+    with_logins: bool = False,
+    annotations: dict[str, Any] | None = None,
 ) -> AliasRequest:
     """Take the request's row lock, the first lock of every step that changes a request.
 
@@ -22,12 +26,15 @@ def lock_request(
     `related`: foreign keys read in the same query (select_related); only the request's
     own row is locked (OF self), so the user or batch rows they join stay unlocked.
     `with_logins`: its phone logins prefetched, for every later use in the step.
+    `annotations`: values read in the same query (scalar subqueries: they lock nothing).
     """
     requests = AliasRequest.objects.select_for_update(no_key=True, of=("self",) if related else ())
     if related:  # select_related() with no names would follow every foreign key
         requests = requests.select_related(*related)
     if with_logins:
         requests = requests.prefetch_related("logins")
+    if annotations:
+        requests = requests.annotate(**annotations)
     return requests.get(pk=request_id)
 
 

@@ -22,7 +22,7 @@ from ..display import datetime_text, number_text, truncator
 from ..models import Alias, AliasRequest, AuditEvent, VicidialCall
 from ..selectors_inventory import AliasRinging
 from ..vicidial.servers import server_choices
-from .portal import extension_history_url, lowerfirst, raw_response_of
+from .portal import extension_history_url, lowerfirst, raw_response_of, server_label
 
 register = template.Library()
 
@@ -344,6 +344,41 @@ def _raw_response(call: VicidialCall, snippet) -> SafeString:
         truncated=call.response_truncated,
     )
     return snippet.render({"response": shown})
+
+
+CATALOGUE_ROW = (
+    "\n        <tr><td><code>{login}</code></td>{server}<td>{protocol}</td>"
+    "<td>{description}{unconfirmed}</td></tr>\n      "
+)
+UNCONFIRMED = mark_safe(  # noqa: S308 (a constant)
+    ' <span class="badge text-bg-warning">not confirmed in VICIdial</span>'
+)
+
+
+@register.simple_tag
+def catalogue_rows(extensions: Iterable, several: bool) -> SafeString:
+    """The <tr>s of templates/aliases/request_form.html's catalogue: up to 500 phones, on
+    the page every new request opens, 15 to 20 ms of CPU through the template engine."""
+    labels: dict[str, str] = {}
+    rows = []
+    for extension in extensions:
+        server = ""
+        if several:
+            name = extension.server
+            if name not in labels:
+                labels[name] = server_label(name)
+            server = format_html("<td>{}</td>", labels[name])
+        rows.append(
+            format_html(
+                CATALOGUE_ROW,
+                login=extension.login,
+                server=server,
+                protocol=extension.protocol,
+                description=extension.description,
+                unconfirmed="" if extension.known_to_vicidial else UNCONFIRMED,
+            )
+        )
+    return _joined(rows, "")
 
 
 @register.simple_tag

@@ -51,7 +51,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @role_required(predicates.may_view_requests)
 def request_list(request: HttpRequest) -> HttpResponse:
     form = RequestSearchForm(request.GET or None)
-    queryset = selectors.alias_requests_visible_to(user=request.user)
+    queryset = selectors.for_request_table(selectors.alias_requests_visible_to(user=request.user))
     if form.is_valid():
         queryset = selectors.alias_requests_search(queryset, **form.cleaned_data)
     elif form.is_bound:

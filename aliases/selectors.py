@@ -3,6 +3,7 @@
 from datetime import UTC, date, datetime, time, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
+from django.db import connections
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -71,16 +72,28 @@ def alias_requests_pending() -> QuerySet[AliasRequest]:
     )
 
 
-def alias_requests_needing_attention() -> QuerySet[AliasRequest]:
-    return _with_related(
-        AliasRequest.objects.filter(
-            status__in=[
-                AliasRequest.Status.NEEDS_VERIFICATION,
-                AliasRequest.Status.QUEUED,
-                AliasRequest.Status.CALLING,
-            ]
+NEEDING_ATTENTION = (
+    AliasRequest.Status.NEEDS_VERIFICATION,
+    AliasRequest.Status.QUEUED,
+    AliasRequest.Status.CALLING,
+)
+
+
+def alias_requests_needing_attention(*, oldest: int) -> QuerySet[AliasRequest]:
+    """The `oldest` requests in flight or needing verification, oldest first.
+
+    Each status's oldest are read from its own index (status, -created_at), and the page
+    then reads those rows by id. In one walk of the created_at index with the statuses as a
+    filter, PostgreSQL passed 4,000 finished requests to find its 50 (about one in a hundred
+    is in flight), and more as the table grows. SQLite takes no LIMIT in a compound arm."""
+    rows = AliasRequest.objects.filter(status__in=NEEDING_ATTENTION)
+    if connections[rows.db].features.supports_slicing_ordering_in_compound:
+        first, *others = (
+            AliasRequest.objects.filter(status=status).order_by("created_at").values("pk")[:oldest]
+            for status in NEEDING_ATTENTION
         )
-    ).order_by("created_at")
+        rows = AliasRequest.objects.filter(pk__in=first.union(*others, all=True))
+    return _with_related(rows).order_by("created_at")[:oldest]
 
 
 def alias_requests_search(

@@ -233,15 +233,18 @@ def _chunks_by_sequence(
 def _chunks_by_index(
     events: QuerySet[AuditEvent], login: str, up_to: int, size: int
 ) -> Iterator[list[ExportRow]]:
-    """Each chunk: the index's next `size` ids (bounded by the size-th one, read index-only),
-    the events joined to that range of the index in one query: no list of ids sent back."""
+    """Each chunk: the events of the index's next `size` ids, joined to them in one query
+    (no list of ids sent back), and the size-th id (read index-only) to go on from."""
     index = _index_of(login).order_by("event_id").values_list("event_id", flat=True)
     after_id = 0
     while True:
         rest = index.filter(event_id__gt=after_id)
         last_id = next(iter(rest[size - 1 : size]), None)
-        chunk = rest if last_id is None else rest.filter(event_id__lte=last_id)
-        yield list(events.filter(pk__in=chunk.order_by(), sequence__lte=up_to))
+        # The ids as a LIMIT subquery, which PostgreSQL reads from the per-extension index
+        # before it joins. Given as a range (event_id <= last_id) it took the range for a
+        # narrow one and scanned the event_id index over every extension's rows in it,
+        # filtering them by login: 70-100 ms a chunk of the busiest extension, 15-20 now.
+        yield list(events.filter(pk__in=rest[:size], sequence__lte=up_to))
         if last_id is None:
             return
         after_id = last_id

@@ -198,3 +198,27 @@ def test_the_count_stops_one_past_the_cap(client_for, users, monkeypatch):
     make_rows(users, 4)
     response = client_for("admin").get(changelist("extension"))
     assert response.context["cl"].result_count == 3
+
+
+def test_a_searched_changelist_counts_what_it_found_not_the_whole_table(client_for):
+    from aliases.models import Alias
+
+    Alias.objects.create(alias_id="Front", alias_name="Front desk")
+    Alias.objects.create(alias_id="Back", alias_name="Back desk")
+    queries = sql_of(client_for("admin"), changelist("alias"), {"q": "front"})
+    counts = [sql for sql in queries if "COUNT(" in sql.upper()]
+    # One count, of the rows the search found: none of the whole inventory beside it.
+    assert len(counts) == 1
+    assert "WHERE" in counts[0].upper()
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the array form is PostgreSQL's")
+def test_a_search_filters_on_its_ids_as_rows_not_an_array_to_scan(client_for):
+    from aliases.models import Alias
+
+    Alias.objects.create(alias_id="Front", alias_name="Front desk")
+    queries = sql_of(client_for("admin"), changelist("alias"), {"q": "front"})
+    (page,) = [sql for sql in queries if 'FROM "aliases_alias" ' in sql and "ORDER BY" in sql]
+    # PostgreSQL then fetches the found ids by key, instead of walking the list's order
+    # index until a page of them turns up.
+    assert "IN (SELECT unnest(" in page

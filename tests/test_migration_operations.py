@@ -9,7 +9,7 @@ from django.db.migrations.loader import MigrationLoader
 
 from aliases.migration_operations import AddIndexWithoutBlockingWrites
 
-INDEX_MIGRATIONS = ["0014_pages_indexes", "0014_admin_indexes"]
+INDEX_MIGRATIONS = ["0014_pages_indexes", "0014_admin_indexes", "0015_admin_speed"]
 
 
 @pytest.mark.parametrize("name", INDEX_MIGRATIONS)

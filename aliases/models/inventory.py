@@ -43,6 +43,8 @@ class Alias(models.Model):
     class Meta:
         ordering = ["server", Lower("alias_id")]
         verbose_name_plural = "aliases"
+        # The unique index below leads with the server; a search by alias ID alone needs this.
+        indexes = [models.Index(Lower("alias_id"), name="alias_alias_id_ci")]
         permissions = [
             ("adopt_alias", "Can adopt aliases from VICIdial into the inventory"),
             ("check_drift_alias", "Can compare the inventory with VICIdial's database"),

@@ -40,7 +40,7 @@ def home(request: HttpRequest) -> HttpResponse:
         context["pending"] = pending[:QUEUE_SIZE]
         # Capped: at 100,000 requests an exact count would cost more than the rest of the page.
         context["pending_total"], context["pending_capped"] = capped_count(pending)
-        context["attention"] = table(selectors.alias_requests_needing_attention())[:QUEUE_SIZE]
+        context["attention"] = table(selectors.alias_requests_needing_attention(oldest=QUEUE_SIZE))
         context["worker_health"] = worker_health()
     if predicates.sees_every_request.test(user):
         context["recent"] = visible[:10]

@@ -29,6 +29,7 @@ from .admin_filters import (
 from .audit import AuditContext
 from .errors import PortalError, refusal_text
 from .forms import DecisionForm
+from .lookups import found
 from .models import (
     AliasRequest,
     AuditDigest,
@@ -139,7 +140,7 @@ class ExactSearchAdminMixin:
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(admin_search.found("pk", self.matching_ids(term))), False
+        return queryset.filter(found("pk", self.matching_ids(term))), False
 
 
 class ReadOnlyAdminMixin:

@@ -4,7 +4,7 @@ An OR of the same conditions across the tables' joins makes PostgreSQL walk a wh
 (all 2 million audit events, newest first, for a term that matches none); each key alone is
 an index lookup. So a search runs the lookups (one UNION query, answered from the indexes)
 and the changelist filters on the ids they found, given as a list: the planner then knows
-how few rows that is (and, unnested as rows, fetches them by key: AmongFound). A nested
+how few rows that is (and, unnested as rows, fetches them by key: lookups.AmongFound). A nested
 subquery instead was estimated at thousands of rows for a username that matches none, and
 the calls table read whole.
 
@@ -19,10 +19,10 @@ the `source` VICIdial logged.
 
 from django.contrib.auth import get_user_model
 from django.db import connections
-from django.db.models import F, QuerySet
+from django.db.models import QuerySet
 from django.db.models.functions import Lower
 
-from .lookups import AnyOf, id_in
+from .lookups import id_in
 from .models import (
     Alias,
     AliasLogin,
@@ -35,24 +35,6 @@ from .models import (
 )
 
 SEARCH_CAP = 1_000
-
-
-class AmongFound(AnyOf):
-    """The changelist's filter on the ids a search found. As `= ANY(ids)`, PostgreSQL reads
-    the list's order index (the inventory's by server and alias ID) until it has a page of
-    them, skipping every row that is not one: 4,000 rows for the busiest extension's 667
-    aliases, and more as the table grows. As a set of rows (`IN (SELECT unnest(ids))`), it
-    fetches the ids by primary key and sorts those, at most SEARCH_CAP, whatever the table."""
-
-    lookup_name = "among_found"
-
-    def as_postgresql(self, compiler, connection):
-        lhs, params = self.process_lhs(compiler, connection)
-        return f"{lhs} IN (SELECT unnest(%s))", (*params, self._values())
-
-
-def found(field: str, ids: list[int]) -> AmongFound:
-    return AmongFound(F(field), ids)
 
 
 def _newest_ids(*lookups: QuerySet) -> list[int]:

@@ -33,3 +33,22 @@ def id_in(field: str, ids: Sequence[int]) -> AnyOf:
     """`field` is one of `ids`: the admin's search and the portal's login search filter on
     the ids an indexed lookup found."""
     return AnyOf(F(field), ids)
+
+
+class AmongFound(AnyOf):
+    """The changelist's filter on the ids a search found. As `= ANY(ids)`, PostgreSQL reads
+    the list's order index (the inventory's by server and alias ID) until it has a page of
+    them, skipping every row that is not one: 4,000 rows for the busiest extension's 667
+    aliases, and more as the table grows. As a set of rows (`IN (SELECT unnest(ids))`), it
+    fetches the ids by primary key and sorts those (at most admin_search.SEARCH_CAP),
+    whatever the table."""
+
+    lookup_name = "among_found"
+
+    def as_postgresql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} IN (SELECT unnest(%s))", (*params, self._values())
+
+
+def found(field: str, ids: list[int]) -> AmongFound:
+    return AmongFound(F(field), ids)

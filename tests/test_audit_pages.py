@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from aliases import audit, selectors
 from aliases.models import AuditEvent
-from aliases.views.audit import csv_cell
+from aliases.spreadsheet import csv_cell
 
 from .base import submit
 

@@ -22,7 +22,8 @@ from aliases import audit
 from aliases.audit.export_rows import EXPORT_KEYS, ExportEncoder
 from aliases.models import AuditEvent
 from aliases.selectors_trail import EXPORTED_FIELDS, HashedTimeText
-from aliases.views.audit import CSV_COLUMNS, FORMULA_STARTS, csv_cell
+from aliases.spreadsheet import csv_cell
+from aliases.views.audit import CSV_COLUMNS
 
 from .test_audit_rows import JSON_VALUE, PADDED_MOMENTS, SPELLINGS, TEXT
 
@@ -136,7 +137,7 @@ def test_a_chunk_of_csv_rows_is_what_csv_writer_wrote(events, time_as_text):
     events = [event for event in events if _joinable(event)]
     rows = [row_of(event, time_as_text) for event in events]
     expected = "".join(csv_row(model_of(event)) for event in events)
-    assert ExportEncoder().csv(rows, FORMULA_STARTS) == expected
+    assert ExportEncoder().csv(rows) == expected
 
 
 def plain_event(**fields) -> dict:
@@ -162,7 +163,7 @@ def test_csv_quotes_exactly_the_cells_csv_writer_quotes():
     ]
     rows = [row_of(event, time_as_text=True) for event in events]
     expected = "".join(csv_row(model_of(event)) for event in events)
-    assert ExportEncoder().csv(rows, FORMULA_STARTS) == expected
+    assert ExportEncoder().csv(rows) == expected
 
 
 def test_a_repeated_json_text_is_parsed_once_and_the_cache_stays_bounded():
@@ -181,7 +182,7 @@ def test_the_cache_keeps_text_not_parsed_values():
     encoder = ExportEncoder()
     rows = [row_of(plain_event(changes=json.dumps({"n": [n]})), True) for n in range(50)]
     encoder.jsonl(rows)
-    encoder.csv(rows, FORMULA_STARTS)
+    encoder.csv(rows)
     kept = [*encoder._known.values(), *encoder._joined.values()]
     assert len(kept) > 50
     assert {type(text) for text in kept} == {str}
@@ -200,7 +201,7 @@ def test_a_chunk_is_written_a_column_at_a_time_as_row_by_row():
         rows = [row_of(event, time_as_text=True) for event in chunk]
         expected_csv = "".join(csv_row(model_of(event)) for event in chunk)
         expected_jsonl = "".join(jsonl_line(model_of(event)) for event in chunk)
-        assert ExportEncoder().csv(rows, FORMULA_STARTS) == expected_csv
+        assert ExportEncoder().csv(rows) == expected_csv
         assert ExportEncoder().jsonl(rows) == expected_jsonl
 
 
@@ -210,7 +211,7 @@ def test_a_text_column_holding_something_else_is_written_as_before():
     event = plain_event(reason=None, outcome=3, actor_id=True, request_id=1.5)
     row = row_of(event, time_as_text=False)
     assert ExportEncoder().jsonl([row]) == jsonl_line(model_of(event))
-    assert ExportEncoder().csv([row], FORMULA_STARTS) == csv_row(model_of(event))
+    assert ExportEncoder().csv([row]) == csv_row(model_of(event))
 
 
 @pytest.mark.postgres_only

@@ -15,6 +15,7 @@ from aliases import audit, selectors
 from aliases.audit import verify_export
 from aliases.models import AuditEvent
 from aliases.selectors_trail import EXPORTED_FIELDS, SEQUENCE, ExportOutOfOrder, _in_trail_order
+from aliases.spreadsheet import csv_cell
 from aliases.views import audit as audit_views
 
 from .base import logins_of_event, submit
@@ -56,7 +57,7 @@ def _csv_lines(events) -> Iterator[str]:
         line = audit.export_line(event)
         line["extensions"] = " ".join(line["extensions"])
         line["changes"] = json.dumps(line["changes"], sort_keys=True, ensure_ascii=False)
-        yield writer.writerow([audit_views.csv_cell(line[c]) for c in audit_views.CSV_COLUMNS])
+        yield writer.writerow([csv_cell(line[c]) for c in audit_views.CSV_COLUMNS])
 
 
 def _jsonl_lines(events) -> Iterator[str]:

@@ -19,7 +19,9 @@ from collections.abc import Sequence
 from operator import itemgetter
 from typing import Any
 
+from ..spreadsheet import FORMULA_STARTS, csv_cell
 from .chain import CONTENT_KEYS, JSON_KEYS, LINK_KEYS, NUMBER_KEYS, hashed_time
+from .rows import BoundedCache
 
 EXPORT_KEYS = (*CONTENT_KEYS, *LINK_KEYS)
 FIELD = {key: position for position, key in enumerate(EXPORT_KEYS)}
@@ -27,8 +29,6 @@ OCCURRED_AT, EXTENSIONS, CHANGES = FIELD["occurred_at"], FIELD["extensions"], FI
 TEXT_KEYS = tuple(key for key in EXPORT_KEYS if key not in NUMBER_KEYS | JSON_KEYS)
 # What json.dumps escapes in a string (with ensure_ascii=False): quote, backslash, controls.
 NEEDS_ESCAPING = re.compile(r'["\\\x00-\x1f]')
-# What was written of JSON texts, kept per raw text; emptied when full: memory stays flat.
-CACHE_SIZE = 4096
 
 # json.dumps(value, sort_keys=True, ensure_ascii=False) minus the encoder it builds per call:
 # the same C encoder and separators. markers=None skips the check for cycles, which parsed
@@ -104,14 +104,15 @@ class ExportEncoder:
     time of a chunk)."""
 
     def __init__(self) -> None:
-        self._known: dict[Any, str] = {}
-        self._joined: dict[Any, str] = {}
+        # What was written of each JSON text, and each extensions cell, per raw text.
+        self._known = BoundedCache()
+        self._joined = BoundedCache()
 
     def _json(self, raw: Any) -> str:
         """json.dumps of the value the ORM reads from a JSON column's text."""
         dumped = self._known.get(raw)
         if dumped is None:
-            dumped = _kept(self._known, raw, _dumped(_parsed(raw)))
+            dumped = self._known.keep(raw, _dumped(_parsed(raw)))
         return dumped
 
     def _extensions_cell(self, raw: Any) -> str:
@@ -119,7 +120,7 @@ class ExportEncoder:
         spaces (TypeError if that is not text or a list of texts)."""
         cell = self._joined.get(raw)
         if cell is None:
-            cell = _kept(self._joined, raw, " ".join(_parsed(raw)))
+            cell = self._joined.keep(raw, " ".join(_parsed(raw)))
         return cell
 
     def _line(self, row: Sequence[Any]) -> str:
@@ -136,8 +137,7 @@ class ExportEncoder:
         if plain:
             return PLAIN_LINE % _LINE_VALUES(values)
         for position in _ESCAPED:
-            value = values[position]
-            values[position] = _encode_text(value) if type(value) is str else _dumped(value)
+            values[position] = _json_text(values[position])
         return LINE % _LINE_VALUES(values)
 
     def jsonl(self, rows: Sequence[Sequence[Any]]) -> str:
@@ -156,16 +156,16 @@ class ExportEncoder:
         in_line_order = [columns[position] for position in _LINE_POSITIONS]
         return "".join([LINE % values for values in zip(*in_line_order, strict=True)])
 
-    def csv(self, rows: Sequence[Sequence[Any]], formula_starts: tuple[str, ...]) -> str:
+    def csv(self, rows: Sequence[Sequence[Any]]) -> str:
         """The CSV rows of `rows`, as csv.writer (the excel dialect) wrote each: the
         extensions joined by spaces, the changes as json.dumps(..., sort_keys=True,
-        ensure_ascii=False), a text cell starting with one of `formula_starts` after a
-        single quote (views.audit.csv_cell), a cell with a quote, comma or line break
+        ensure_ascii=False), a text cell a spreadsheet would run after a single quote
+        (spreadsheet.csv_cell), a cell with a quote, comma or line break
         quoted. Written here rather than by the csv module, whose loop over each character
         cost more than the rest of the row."""
         columns = _columns(rows)
         if columns is None:
-            return self._csv_by_rows(rows, formula_starts)
+            return self._csv_by_rows(rows)
         columns[OCCURRED_AT] = list(map(_hashed_time, columns[OCCURRED_AT]))
         columns[EXTENSIONS] = list(map(self._extensions_cell, columns[EXTENSIONS]))
         columns[CHANGES] = list(map(self._json, columns[CHANGES]))
@@ -173,16 +173,16 @@ class ExportEncoder:
             for position in _NUMBERS:
                 columns[position] = _csv_numbers(columns[position])
             for position in _CSV_TEXT_POSITIONS:
-                columns[position] = _csv_texts(columns[position], formula_starts)
+                columns[position] = _csv_texts(columns[position])
         except TypeError:  # not an id, or a text column that is not text
-            return self._csv_by_rows(rows, formula_starts)
+            return self._csv_by_rows(rows)
         return "\r\n".join(map(",".join, zip(*columns, strict=True))) + "\r\n"
 
-    def _csv_by_rows(self, rows: Sequence[Sequence[Any]], formula_starts: tuple[str, ...]) -> str:
+    def _csv_by_rows(self, rows: Sequence[Sequence[Any]]) -> str:
         """A row at a time: a row with a cell that is neither an id nor text, cell by cell."""
         # A text cell starts with a formula start iff, with every text cell after a NUL,
         # the joined text holds NUL + that start (or it is the first cell's start).
-        needles = tuple("\x00" + start for start in formula_starts)
+        needles = tuple("\x00" + start for start in FORMULA_STARTS)
         lines = []
         for row in rows:
             cells = self._csv_cells(row)
@@ -191,10 +191,10 @@ class ExportEncoder:
                     cells[position] = _csv_number(cells[position])
                 texts = "\x00" + "\x00".join(_CSV_TEXTS(cells))
             except TypeError:  # not an id, or a text column that is not text
-                lines.append(self._csv_line(row, formula_starts))
+                lines.append(self._csv_line(row))
                 continue
             if any(needle in texts for needle in needles):
-                lines.append(self._csv_line(row, formula_starts))
+                lines.append(self._csv_line(row))
                 continue
             lines.append(",".join([_csv_quoted(cell) for cell in cells]) + "\r\n")
         return "".join(lines)
@@ -207,12 +207,10 @@ class ExportEncoder:
         cells[CHANGES] = self._json(cells[CHANGES])
         return cells
 
-    def _csv_line(self, row: Sequence[Any], formula_starts: tuple[str, ...]) -> str:
+    def _csv_line(self, row: Sequence[Any]) -> str:
         """The row cell by cell, as csv_cell and then csv.writer treat any value."""
         out = []
-        for cell in self._csv_cells(row):
-            if isinstance(cell, str) and cell.startswith(formula_starts):
-                cell = "'" + cell
+        for cell in map(csv_cell, self._csv_cells(row)):
             out.append(_csv_quoted("" if cell is None else str(cell)))
         return ",".join(out) + "\r\n"
 
@@ -238,13 +236,6 @@ def _csv_quoted(cell: str) -> str:
     if _NEEDS_QUOTES.search(cell):
         return '"' + cell.replace('"', '""') + '"'
     return cell
-
-
-def _kept(known: dict[Any, str], raw: Any, text: str) -> str:
-    if len(known) >= CACHE_SIZE:
-        known.clear()
-    known[raw] = text
-    return text
 
 
 def _columns(rows: Sequence[Sequence[Any]]) -> list[list[Any]] | None:
@@ -280,19 +271,15 @@ def _csv_numbers(column: list[Any]) -> list[str]:
     raise TypeError(types)
 
 
-def _csv_texts(column: list[str], formula_starts: tuple[str, ...]) -> list[str]:
+def _csv_texts(column: list[str]) -> list[str]:
     """A text column as csv_cell and csv.writer write each cell; TypeError if one is not
     text. A cell starts with a formula start iff, with every cell after a NUL, the joined
     text holds NUL + that start; the cells are written again only if one might need it."""
     joined = "\x00" + "\x00".join(column)
     if not _NEEDS_QUOTES.search(joined) and not any(
-        "\x00" + start in joined for start in formula_starts
+        "\x00" + start in joined for start in FORMULA_STARTS
     ):
         return column
     # Written once per distinct cell: user agents and reasons repeat.
-    written = {cell: _csv_text(cell, formula_starts) for cell in set(column)}
+    written = {cell: _csv_quoted(csv_cell(cell)) for cell in set(column)}
     return list(map(written.__getitem__, column))
-
-
-def _csv_text(cell: str, formula_starts: tuple[str, ...]) -> str:
-    return _csv_quoted("'" + cell if cell.startswith(formula_starts) else cell)

@@ -30,8 +30,8 @@ NEEDS_ESCAPING = re.compile(rb'["\\\x00-\x1f]')
 # The bytes such a string holds as they are: deleted by translate(), they leave nothing of
 # plain text. Two to three times faster than the search.
 VERBATIM = bytes(byte for byte in range(256) if byte >= 0x20 and byte not in b'"\\')
-# Encoded JSON values kept per raw text; most events repeat their extensions and many their
-# changes. Emptied when full, so memory stays flat however long the chain.
+# Entries a BoundedCache keeps (encoded JSON per raw text, here and in export_rows): most
+# events repeat their extensions and many their changes.
 CACHE_SIZE = 4096
 
 
@@ -141,16 +141,21 @@ class RowEncoder:
         return canonical_bytes(content_of(row), row[PREV_HASH].decode())
 
 
-class _JsonCache(dict):
-    """canonical_json per raw text, emptied when full so memory stays flat."""
+class BoundedCache(dict):
+    """Values kept per key, emptied when full so memory stays flat however long the walk."""
 
-    def encode(self, raw: bytes | None) -> bytes:
-        if raw is None:
-            return b"null"
+    def keep(self, key: Any, value: Any) -> Any:
         if len(self) >= CACHE_SIZE:
             self.clear()
-        encoded = self[raw] = canonical_json(raw)
-        return encoded
+        self[key] = value
+        return value
+
+
+class _JsonCache(BoundedCache):
+    """canonical_json per raw text."""
+
+    def encode(self, raw: bytes | None) -> bytes:
+        return b"null" if raw is None else self.keep(raw, canonical_json(raw))
 
 
 EXTENSIONS, CHANGES = FIELD["extensions"], FIELD["changes"]

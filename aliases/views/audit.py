@@ -2,7 +2,6 @@
 
 import csv
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from django.contrib import messages
 from django.db import transaction
@@ -25,9 +24,6 @@ EXPORT_CHUNK_SIZE = selectors_trail.EXPORT_CHUNK_SIZE
 EXPORT_FORMATS = ("csv", "jsonl")
 # Every hashed field and every link, in the verifier's order: a column per key of export_line.
 CSV_COLUMNS = [*CONTENT_KEYS, *LINK_KEYS]
-# A spreadsheet runs a cell starting with one of these as a formula, and some cells come from
-# anonymous users (a failed log-in's username, the User-Agent). OWASP: prefix a single quote.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _page_of(filters: dict[str, object], cursor: EventCursorForm) -> selectors_trail.EventPage:
@@ -124,16 +120,11 @@ def extension_history(request: HttpRequest, login: str) -> HttpResponse:
     return render(request, "aliases/extension_history.html", context)
 
 
-def csv_cell(value: Any) -> Any:
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
-        return "'" + value
-    return value
-
-
 def _csv_rows(chunks: Iterable[list[tuple]]) -> Iterator[str]:
     """The header, then one string per chunk (not per row: each yield costs a trip through
-    the WSGI iterator). Each row as csv.writer wrote export_line(event) through csv_cell, the
-    extensions joined by spaces and the changes as JSON (aliases.audit.export_rows)."""
+    the WSGI iterator). Each row as csv.writer wrote export_line(event) through
+    spreadsheet.csv_cell, the extensions joined by spaces and the changes as JSON
+    (aliases.audit.export_rows)."""
 
     class Echo:
         def write(self, value: str) -> str:
@@ -143,7 +134,7 @@ def _csv_rows(chunks: Iterable[list[tuple]]) -> Iterator[str]:
     encoder = ExportEncoder()
     for chunk in chunks:
         if chunk:
-            yield encoder.csv(chunk, FORMULA_STARTS)
+            yield encoder.csv(chunk)
 
 
 def _jsonl_rows(chunks: Iterable[list[tuple]]) -> Iterator[str]:

@@ -9,6 +9,7 @@ from aliases.audit import AuditContext
 from aliases.errors import NoVicidialDatabase
 from aliases.services.drift import DriftReport, drift_check
 from aliases.services.vicidial_reads import servers_with_database
+from aliases.spreadsheet import csv_cell
 from aliases.vicidial_db import VicidialDatabaseError
 
 CSV_COLUMNS = [
@@ -25,13 +26,6 @@ CSV_COLUMNS = [
     "fix",
     "open_request",
 ]
-# A spreadsheet runs a cell starting with one of these as a formula, and alias names come
-# from VICIdial, where "+", "-" and "@" are allowed. OWASP: prefix a single quote.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-
-
-def _cell(value: str) -> str:
-    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
 
 
 def csv_rows(report: DriftReport) -> Iterator[list[str]]:
@@ -50,7 +44,7 @@ def csv_rows(report: DriftReport) -> Iterator[list[str]]:
             row.fix.kind if row.fix else "",
             str(row.live_request.pk) if row.live_request else "",
         ]
-        yield [_cell(value) for value in values]
+        yield [csv_cell(value) for value in values]
 
 
 class Command(BaseCommand):
